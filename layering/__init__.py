@@ -1,0 +1,1 @@
+"""The engine (install, uninstall, rebase, upgrade, reset, compose) and the CLI."""

@@ -1,0 +1,110 @@
+"""The ``strata`` command line: argparse, one module per group of verbs.
+
+Each verb module exposes ``register(subparsers, common)``; a verb's handler takes the
+parsed arguments and a :class:`Context` and returns an exit code. Only this module
+turns :class:`core.errors.StrataError` into messages and exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from core.errors import StrataError
+from core.progress import JsonProgress, Progress, TextProgress
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_UNCHANGED = 77
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every verb needs besides its own arguments."""
+
+    sysroot: Path
+    osname: str | None
+    debug: bool
+    progress: Progress
+
+
+Handler = Callable[[argparse.Namespace, Context], int]
+
+
+def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument(
+        "--sysroot", type=Path, default=default(Path("/")), help="operate on the sysroot at DIR"
+    )
+    parser.add_argument("--os", dest="osname", default=default(None), help="the stateroot")
+    parser.add_argument(
+        "--debug", action="store_true", default=default(False), help="full tracebacks"
+    )
+    parser.add_argument(
+        "--json-progress",
+        action="store_true",
+        default=default(False),
+        help="progress as JSON lines on stderr",
+    )
+
+
+def _verb_modules() -> list[ModuleType]:
+    """The verb modules present in this build, in help order."""
+    names = ["cli_store", "cli_compose", "cli_admin", "cli_pkg", "cli_db"]
+    modules = []
+    for name in names:
+        try:
+            modules.append(importlib.import_module(f"layering.{name}"))
+        except ModuleNotFoundError as err:
+            if err.name != f"layering.{name}":
+                raise
+    return modules
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="strata",
+        description="Hybrid image/package system for immutable Linux hosts.",
+    )
+    _add_globals(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _add_globals(common, suppress=True)
+    subparsers = parser.add_subparsers(dest="verb", metavar="VERB")
+    subparsers.required = True
+    for module in _verb_modules():
+        module.register(subparsers, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code) if isinstance(exit_.code, int) else EXIT_USAGE
+    progress: Progress = JsonProgress() if args.json_progress else TextProgress()
+    ctx = Context(sysroot=args.sysroot, osname=args.osname, debug=args.debug, progress=progress)
+    handler: Handler = args.func
+    try:
+        return handler(args, ctx)
+    except StrataError as err:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""libsolv: base package set + repositories + requests -> a frozen transaction."""

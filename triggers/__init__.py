@@ -1,0 +1,1 @@
+"""The bubblewrap sandbox, RPM scriptlets and file triggers as data."""
