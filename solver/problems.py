@@ -83,16 +83,16 @@ class ProblemWriter:
                 "repositories provides",
                 "enable a repository that provides it, or add the RPM that does",
             )
-        names = ", ".join(sorted(nevra(p) for p in providers)[:5])
+        listed = ", ".join(sorted(nevra(p) for p in providers)[:5])
         return (
-            f"{self._who(s)} requires {dep}, but none of its providers ({names}) can be layered",
+            f"{self._who(s)} requires {dep}, but none of its providers ({listed}) can be layered",
             None,
         )
 
     def rule(self, info: solv.Ruleinfo) -> tuple[str, str | None]:  # noqa: PLR0911
         """One rule as ``(sentence, hint or None)``."""
         t, s, o, dep = info.type, info.solvable, info.othersolvable, info.dep
-        if t == _S.SOLVER_RULE_PKG_NOTHING_PROVIDES_DEP or t == _S.SOLVER_RULE_PKG_REQUIRES:
+        if t in (_S.SOLVER_RULE_PKG_NOTHING_PROVIDES_DEP, _S.SOLVER_RULE_PKG_REQUIRES):
             return self._requires(s, dep)
         if t in (_S.SOLVER_RULE_PKG_SAME_NAME, _S.SOLVER_RULE_PKG_IMPLICIT_OBSOLETES):
             new, old = (o, s) if self._is_base(s) else (s, o)
@@ -171,7 +171,7 @@ class ProblemWriter:
 
 def suggest(word: str, names: Iterable[str], n: int = 3) -> list[str]:
     """Close matches of ``word`` among package names, best first."""
-    base = word.split()[0] if word.split() else word
+    base = word.split(maxsplit=1)[0] if word.split() else word
     return difflib.get_close_matches(base, sorted(set(names)), n=n, cutoff=0.6)
 
 
@@ -186,7 +186,4 @@ def unknown_request(request: str, names: Iterable[str], versions: list[str]) -> 
     close = suggest(request, names)
     if close:
         return f"No package matches '{request}'; did you mean: {', '.join(close)}?"
-    return (
-        f"No package matches '{request}': check the spelling, or enable a repository "
-        "that has it"
-    )
+    return f"No package matches '{request}': check the spelling, or enable a repository that has it"

@@ -1,0 +1,237 @@
+"""rpm-md repositories into a libsolv pool, through a ``.solv`` cache keyed by repomd.xml.
+
+Parsing ``primary.xml`` of a Fedora-sized repo costs seconds; loading a
+``.solv`` file costs milliseconds. A repo's ``repomd.xml`` names every data file
+with its checksum, so its own SHA-256 identifies the whole metadata set: the
+cache key. ``filelists`` is an extension loaded only when a file dependency
+cannot be satisfied from ``primary`` (which carries the common paths).
+
+Cache layout (``CACHE/repos/ID/``): ``repomd.xml`` (the last fetched copy,
+for ``--cache-only``), ``baseurl`` (which mirror it came from), ``SHA.solv``
+(primary) and ``SHA-filelists.solv`` (the extension).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import solv
+
+from core.errors import FetchError
+from solver.fetch import fetch, file_checksum, local_path, parse_checksum, read_url
+from solver.types import RepoConfig
+
+_NS = "{http://linux.duke.edu/metadata/repo}"
+_REFRESH_HINT = (
+    "the repository is being updated or is corrupt: try again later, or run "
+    "`strata cleanup --repomd` to drop cached metadata"
+)
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One ``<data>`` entry of repomd.xml."""
+
+    type: str
+    href: str
+    checksum: str  # "sha256:HEX"
+
+
+@dataclass(frozen=True)
+class LoadedRepo:
+    """A repo in the pool: which mirror served it and which metadata set it was."""
+
+    config: RepoConfig
+    baseurl: str
+    repomd_sha256: str
+    data: tuple[DataFile, ...]
+
+
+def parse_repomd(text: bytes, *, where: str) -> tuple[DataFile, ...]:
+    """The data files of a repomd.xml; ``FetchError`` when it is not one."""
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as err:
+        raise FetchError(
+            f"{where}: repomd.xml is not valid XML ({err})", hint=_REFRESH_HINT
+        ) from err
+    found = []
+    for data in root.iter(f"{_NS}data"):
+        loc = data.find(f"{_NS}location")
+        chk = data.find(f"{_NS}checksum")
+        if loc is None or chk is None or not loc.get("href") or not chk.text:
+            continue
+        algo = chk.get("type", "sha256")
+        found.append(DataFile(data.get("type", ""), loc.get("href", ""), f"{algo}:{chk.text}"))
+    if not any(d.type == "primary" for d in found):
+        raise FetchError(f"{where}: repomd.xml lists no primary metadata", hint=_REFRESH_HINT)
+    return tuple(found)
+
+
+def _write_atomic(path: Path, write: object) -> None:
+    """Write via ``write(fileobj)`` into a temp file beside ``path``, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)  # type: ignore[operator]
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_solv(path: Path, writer: object) -> None:
+    """Write a libsolv object (repo or repodata) with ``.write(solv fp)`` atomically."""
+
+    def write(f: object) -> None:
+        fp = solv.xfopen_fd(None, f.fileno(), "w")  # type: ignore[attr-defined]
+        ok = writer.write(fp)  # type: ignore[attr-defined]
+        fp.close()
+        if not ok:
+            raise OSError(f"libsolv could not write {path}")
+
+    _write_atomic(path, write)
+
+
+class RepoLoader:
+    """Loads repos into one pool; ``cache_dir=None`` means no cache (a temp work dir only)."""
+
+    def __init__(
+        self, pool: solv.Pool, *, cache_dir: Path | None, workdir: Path, cache_only: bool = False
+    ) -> None:
+        self.pool = pool
+        self.cache_dir = cache_dir / "repos" if cache_dir is not None else None
+        self.workdir = workdir
+        self.cache_only = cache_only
+        self.xml_parses = 0  # how many metadata files were parsed from XML (tests, benchmarks)
+
+    def _dir(self, repo_id: str) -> Path | None:
+        return self.cache_dir / repo_id if self.cache_dir is not None else None
+
+    # --- repomd --------------------------------------------------------------------------
+    def _repomd(self, config: RepoConfig) -> tuple[str, bytes]:
+        cdir = self._dir(config.id)
+        if self.cache_only:
+            if cdir is None or not (cdir / "repomd.xml").is_file():
+                raise FetchError(
+                    f"repo {config.id!r}: no cached metadata, and --cache-only forbids fetching",
+                    hint="run once without --cache-only to fill the cache",
+                )
+            return (cdir / "baseurl").read_text().strip(), (cdir / "repomd.xml").read_bytes()
+        errors = []
+        for baseurl in config.baseurls:
+            url = baseurl.rstrip("/") + "/repodata/repomd.xml"
+            try:
+                return baseurl, read_url(url)
+            except FetchError as err:
+                errors.append(str(err).split("\n")[0])
+        raise FetchError(
+            f"repo {config.id!r} is unavailable: " + "; ".join(errors),
+            hint=f"check baseurl of {config.id!r} and your network, set "
+            "skip_if_unavailable=1 for it, or disable it (enabled=0)",
+        )
+
+    def _data_path(self, loaded: LoadedRepo, item: DataFile) -> Path:
+        """A verified local copy of one metadata file (the file itself for file://)."""
+        url = loaded.baseurl.rstrip("/") + "/" + item.href
+        where = f"repo {loaded.config.id!r}: {item.href}"
+        local = local_path(url)
+        if local is not None:
+            algo, digest = parse_checksum(item.checksum)
+            try:
+                actual = file_checksum(local, algo)
+            except OSError as err:
+                raise FetchError(
+                    f"{where}: cannot read {local}: {err.strerror}", hint=_REFRESH_HINT
+                ) from err
+            if actual != digest:
+                raise FetchError(
+                    f"{where} does not match its checksum in repomd.xml", hint=_REFRESH_HINT
+                )
+            return local
+        dest = self.workdir / loaded.config.id / Path(item.href).name
+        try:
+            return fetch(url, dest, checksum=item.checksum)
+        except FetchError as err:
+            if "checksum mismatch" in str(err):
+                raise FetchError(
+                    f"{where} does not match its checksum in repomd.xml", hint=_REFRESH_HINT
+                ) from err
+            raise FetchError(f"{where}: {err.args[0]}", hint=_REFRESH_HINT) from err
+
+    def _parse_into(self, repo: solv.Repo, path: Path, language: str | None, flags: int) -> None:
+        fp = solv.xfopen(str(path))
+        if fp is None:
+            raise FetchError(f"cannot open {path} (unknown compression?)", hint=_REFRESH_HINT)
+        self.xml_parses += 1
+        ok = repo.add_rpmmd(fp, language, flags)
+        fp.close()
+        if not ok:
+            raise FetchError(
+                f"repo {repo.name!r}: cannot parse {path.name}: {self.pool.errstr}",
+                hint=_REFRESH_HINT,
+            )
+
+    def _load_solv(self, repo: solv.Repo, path: Path, flags: int = 0) -> bool:
+        if not path.is_file():
+            return False
+        fp = solv.xfopen(str(path))
+        ok = fp is not None and repo.add_solv(fp, flags)
+        if fp is not None:
+            fp.close()
+        if not ok:
+            path.unlink(missing_ok=True)  # stale format or damaged: rebuild it
+        return bool(ok)
+
+    # --- public --------------------------------------------------------------------------
+    def load(self, config: RepoConfig) -> tuple[solv.Repo, LoadedRepo]:
+        """Put ``config``'s packages (primary only) into the pool."""
+        baseurl, text = self._repomd(config)
+        sha = hashlib.sha256(text).hexdigest()
+        data = parse_repomd(text, where=f"repo {config.id!r}")
+        loaded = LoadedRepo(config, baseurl, sha, data)
+        cdir = self._dir(config.id)
+        if cdir is not None and not self.cache_only:
+            _write_atomic(cdir / "repomd.xml", lambda f: f.write(text))
+            _write_atomic(cdir / "baseurl", lambda f: f.write(baseurl.encode() + b"\n"))
+        repo = self.pool.add_repo(config.id)
+        if cdir is not None and self._load_solv(repo, cdir / f"{sha}.solv"):
+            return repo, loaded
+        if self.cache_only:
+            repo.free(True)
+            raise FetchError(
+                f"repo {config.id!r}: cached metadata is incomplete and --cache-only forbids "
+                "fetching",
+                hint="run once without --cache-only to fill the cache",
+            )
+        primary = next(d for d in data if d.type == "primary")
+        self._parse_into(repo, self._data_path(loaded, primary), None, 0)
+        repo.internalize()
+        if cdir is not None:
+            write_solv(cdir / f"{sha}.solv", repo)
+        return repo, loaded
+
+    def add_filelists(self, repo: solv.Repo, loaded: LoadedRepo) -> bool:
+        """Extend ``repo`` with its file lists; False when the repo has none (or cache-only)."""
+        flags = solv.Repo.REPO_EXTEND_SOLVABLES | solv.Repo.REPO_LOCALPOOL
+        cdir = self._dir(loaded.config.id)
+        ext = cdir / f"{loaded.repomd_sha256}-filelists.solv" if cdir is not None else None
+        if ext is not None and self._load_solv(repo, ext, flags):
+            return True
+        item = next((d for d in loaded.data if d.type == "filelists"), None)
+        if item is None or self.cache_only:
+            return False
+        data = repo.add_repodata(0)
+        self._parse_into(
+            repo, self._data_path(loaded, item), "FL", flags | solv.Repo.REPO_REUSE_REPODATA
+        )
+        data.internalize()
+        if ext is not None:
+            write_solv(ext, data)
+        return True
