@@ -1,0 +1,159 @@
+"""``strata status``: each deployment as a frozen record, rendered as JSON or text.
+
+Collecting (reading the sysroot and the commits) is kept apart from rendering, so the
+exact JSON of the CLI contract and the rpm-ostree-like text are tested from frozen data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from layering.origin_state import LocalPackage, RequestError
+from layering.plan import LayerInfo
+
+if TYPE_CHECKING:
+    from core.sysroot import Deployment, Sysroot
+
+
+@dataclass(frozen=True)
+class DeploymentStatus:
+    id: str
+    osname: str
+    checksum: str
+    serial: int
+    base_checksum: str | None
+    origin: str
+    booted: bool
+    staged: bool
+    pinned: bool
+    requested_packages: tuple[str, ...]
+    requested_local_packages: tuple[str, ...]
+    packages: tuple[str, ...]
+    layered_packages: tuple[str, ...]
+    inactive_requests: tuple[str, ...]
+    requested_base_removals: tuple[str, ...]
+    requested_base_local_replacements: tuple[str, ...]
+    version: str
+    timestamp: int
+
+    def to_json(self) -> dict[str, Any]:
+        """Exactly the object of the CLI contract (``status --json``)."""
+        return {
+            "id": self.id,
+            "osname": self.osname,
+            "checksum": self.checksum,
+            "serial": self.serial,
+            "base-checksum": self.base_checksum,
+            "origin": self.origin,
+            "booted": self.booted,
+            "staged": self.staged,
+            "pinned": self.pinned,
+            "requested-packages": list(self.requested_packages),
+            "requested-local-packages": list(self.requested_local_packages),
+            "packages": list(self.packages),
+            "layered-packages": list(self.layered_packages),
+            "requested-base-removals": list(self.requested_base_removals),
+            "requested-base-local-replacements": list(self.requested_base_local_replacements),
+            "version": self.version,
+            "timestamp": self.timestamp,
+        }
+
+
+def _local_nevras(entries: Sequence[str]) -> tuple[str, ...]:
+    out = []
+    for entry in entries:
+        try:
+            out.append(LocalPackage.parse(entry).nevra)
+        except RequestError:
+            out.append(entry)
+    return tuple(sorted(out))
+
+
+def deployment_status(
+    deployment: Deployment, metadata: dict[str, str] | Any, timestamp: int
+) -> DeploymentStatus:
+    """One deployment plus its commit's metadata and time -> a status record."""
+    origin = deployment.origin
+    info = LayerInfo.from_metadata(metadata)
+    requested = tuple(sorted(origin.requested))
+    inactive = set(info.inactive) if info else set()
+    return DeploymentStatus(
+        id=deployment.id,
+        osname=deployment.osname,
+        checksum=deployment.checksum,
+        serial=deployment.serial,
+        base_checksum=info.base_checksum if info else None,
+        origin=origin.refspec,
+        booted=deployment.booted,
+        staged=deployment.staged,
+        pinned=deployment.pinned,
+        requested_packages=requested,
+        requested_local_packages=_local_nevras(origin.requested_local),
+        packages=tuple(r for r in requested if r not in inactive),
+        layered_packages=tuple(sorted(info.layered)) if info else (),
+        inactive_requests=tuple(sorted(inactive)),
+        requested_base_removals=tuple(sorted(origin.override_remove)),
+        requested_base_local_replacements=_local_nevras(origin.override_replace_local),
+        version=str(metadata.get("version", "") or ""),
+        timestamp=timestamp,
+    )
+
+
+def collect(sysroot: Sysroot, osname: str | None = None) -> list[DeploymentStatus]:
+    """Every deployment in boot order (optionally of one stateroot only)."""
+    out = []
+    for deployment in sysroot.deployments():
+        if osname is not None and deployment.osname != osname:
+            continue
+        info = sysroot.repo.commit_info(deployment.checksum)
+        out.append(deployment_status(deployment, dict(info.metadata), info.timestamp))
+    return out
+
+
+def to_json(records: Sequence[DeploymentStatus]) -> dict[str, Any]:
+    return {"deployments": [r.to_json() for r in records]}
+
+
+def _field(label: str, value: str) -> str:
+    return f"{label:>26}: {value}"
+
+
+def _timestamp(seconds: int) -> str:
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def to_text(records: Sequence[DeploymentStatus], *, verbose: bool = False) -> str:
+    """rpm-ostree's layout: a bullet for the booted deployment, aligned fields."""
+    lines = ["State: idle", "Deployments:"]
+    if not records:
+        lines.append("  (none)")
+    for rec in records:
+        marker = "●" if rec.booted else " "
+        lines.append(f"{marker} {rec.osname}:{rec.origin}")
+        version = rec.version or "(none)"
+        lines.append(_field("Version", f"{version} ({_timestamp(rec.timestamp)})"))
+        if rec.base_checksum:
+            lines.append(_field("BaseCommit", rec.base_checksum))
+        lines.append(_field("Commit", rec.checksum))
+        if verbose:
+            lines.append(_field("Deployment", f"{rec.id} (serial {rec.serial})"))
+        if rec.staged:
+            lines.append(_field("Staged", "yes"))
+        if rec.pinned:
+            lines.append(_field("Pinned", "yes"))
+        for label, items in (
+            ("RemovedBasePackages", rec.requested_base_removals),
+            ("LocalReplacedBasePackages", rec.requested_base_local_replacements),
+            ("LayeredPackages", rec.packages),
+            ("InactiveRequests", rec.inactive_requests),
+            ("LocalPackages", rec.requested_local_packages),
+        ):
+            if items:
+                lines.append(_field(label, " ".join(items)))
+        if verbose and rec.layered_packages:
+            lines.append(_field("LayeredNEVRAs", " ".join(rec.layered_packages)))
+        lines.append("")
+    return "\n".join(lines).rstrip("\n")

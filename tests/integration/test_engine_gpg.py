@@ -1,0 +1,143 @@
+"""GPG checks of fetched packages with real gpg, rpmsign and rpmkeys."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from core.errors import FetchError
+from fixtures.rpms import build_rpm
+from layering.gpg import GpgKey, load_keys, verify_package
+from tests.conftest import needs_rpmbuild
+
+Keys = dict[str, tuple[Path, bytes, str]]
+
+pytestmark = [
+    needs_rpmbuild,
+    pytest.mark.skipif(
+        shutil.which("rpmsign") is None or shutil.which("gpg") is None, reason="rpmsign/gpg missing"
+    ),
+]
+
+
+def make_key(home: Path, email: str) -> tuple[bytes, str]:
+    """A fresh passphrase-less signing key in GNUPGHOME=home; (armored public key, key id)."""
+    home.mkdir(mode=0o700, parents=True)
+    params = home / "params"
+    params.write_text(
+        "%no-protection\nKey-Type: RSA\nKey-Length: 2048\n"
+        f"Name-Real: Strata Test\nName-Email: {email}\nExpire-Date: 0\n%commit\n"
+    )
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    subprocess.run(
+        ["gpg", "--batch", "--gen-key", str(params)], env=env, check=True, capture_output=True
+    )
+    public = subprocess.run(
+        ["gpg", "--armor", "--export", email], env=env, check=True, capture_output=True
+    ).stdout
+    listing = subprocess.run(
+        ["gpg", "--with-colons", "--list-keys", email],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    fingerprint = next(
+        line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")
+    )
+    return public, fingerprint[-8:].lower()
+
+
+def sign(rpm_path: Path, home: Path, email: str) -> None:
+    subprocess.run(
+        [
+            "rpmsign",
+            "--define",
+            f"__gpg {shutil.which('gpg')}",
+            "--define",
+            f"_gpg_name {email}",
+            "--define",
+            f"_gpg_path {home}",
+            "--addsign",
+            str(rpm_path),
+        ],
+        check=True,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, bytes, str]]:
+    root = tmp_path_factory.mktemp("gpg")
+    out = {}
+    for label in ("good", "other"):
+        home = root / label
+        public, kid = make_key(home, f"{label}@example.com")
+        out[label] = (home, public, kid)
+    return out
+
+
+def _copy(tmp_path: Path) -> Path:
+    """A private copy: out_dir may hardlink the shared fixture cache, which must stay pristine."""
+    cached = build_rpm("signme", files={"/usr/share/signme/a": "a"})
+    rpm_path = tmp_path / cached.name
+    shutil.copyfile(cached, rpm_path)
+    return rpm_path
+
+
+def _signed(tmp_path: Path, keys: dict[str, tuple[Path, bytes, str]], label: str) -> Path:
+    rpm_path = _copy(tmp_path)
+    home, _, _ = keys[label]
+    sign(rpm_path, home, f"{label}@example.com")
+    return rpm_path
+
+
+def test_package_signed_by_the_repo_key_passes(tmp_path: Path, keys: Keys) -> None:
+    rpm_path = _signed(tmp_path, keys, "good")
+    _, public, kid = keys["good"]
+    assert verify_package(rpm_path, [GpgKey("file:///k", public)], what="signme", repo="r") == kid
+
+
+def test_package_signed_by_another_key_is_refused_naming_the_key(
+    tmp_path: Path,
+    keys: Keys,
+) -> None:
+    rpm_path = _signed(tmp_path, keys, "other")
+    _, public, _ = keys["good"]
+    other_kid = keys["other"][2]
+    with pytest.raises(FetchError, match=f"signed with key {other_kid}"):
+        verify_package(rpm_path, [GpgKey("file:///k", public)], what="signme", repo="r")
+
+
+def test_unsigned_package_is_refused(tmp_path: Path, keys: Keys) -> None:
+    rpm_path = _copy(tmp_path)
+    _, public, _ = keys["good"]
+    with pytest.raises(FetchError, match="is not signed"):
+        verify_package(rpm_path, [GpgKey("file:///k", public)], what="signme", repo="r")
+
+
+def test_corrupted_package_is_refused(tmp_path: Path, keys: Keys) -> None:
+    rpm_path = _signed(tmp_path, keys, "good")
+    data = bytearray(rpm_path.read_bytes())
+    data[-100] ^= 0xFF
+    rpm_path.write_bytes(bytes(data))
+    _, public, _ = keys["good"]
+    with pytest.raises(FetchError, match="corrupted|signature"):
+        verify_package(rpm_path, [GpgKey("file:///k", public)], what="signme", repo="r")
+
+
+def test_file_keys_resolve_inside_the_tree_not_the_host() -> None:
+    tree = {"/etc/pki/rpm-gpg/KEY": b"key data"}
+
+    def no_fetch(url: str, dest: Path) -> Path:
+        raise AssertionError("file:// keys must not be fetched")
+
+    got = load_keys(["file:///etc/pki/rpm-gpg/KEY"], read_tree_file=tree.get, fetch=no_fetch)
+    assert got == [GpgKey("file:///etc/pki/rpm-gpg/KEY", b"key data")]
+    with pytest.raises(FetchError, match="not found in the deployment"):
+        load_keys(["file:///etc/pki/rpm-gpg/MISSING"], read_tree_file=tree.get, fetch=no_fetch)
