@@ -1,0 +1,126 @@
+"""Run a ``ScriptPlan`` in the sandbox; any failure aborts the whole operation.
+
+Every script runs in its own bwrap over the same overlay (same upper), so each
+sees what the previous ones wrote, and a failure is attributed to exactly one
+package and script. After the last script, ``/usr/bin/true`` runs in the new
+tree: a tree in which not even that runs must not be committed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from core.errors import TriggerError
+from core.progress import Progress
+from triggers import lua
+from triggers.mutability import Mutability
+from triggers.runner import Sandbox, SandboxResult
+from triggers.types import Script, ScriptPlan
+
+SCRIPT_PATH = "/run/strata/script"
+SANITY_COMMAND = ("/usr/bin/true",)
+
+
+def script_command(script: Script, host_lua: lua.HostLua | None) -> list[str]:
+    """The argv inside the sandbox; the body (if any) is at ``SCRIPT_PATH``."""
+    if script.is_lua:
+        if host_lua is None:
+            raise TriggerError(f"{script.label}: no Lua interpreter prepared")
+        return host_lua.command(SCRIPT_PATH, script.arg)
+    if script.body is None:
+        # `-p /sbin/ldconfig` with no body: rpm runs the interpreter alone.
+        return list(script.interp)
+    return [*script.interp, SCRIPT_PATH, *(str(a) for a in script.arg)]
+
+
+def _failure(script: Script, result: SandboxResult, timeout: float) -> TriggerError:
+    label = script.label
+    if script.trigger_of:
+        label += f" (set off by {script.trigger_of})"
+    if result.timed_out:
+        err = TriggerError(
+            f"{label} timed out after {timeout:g}s and was killed",
+            command=(script.label,),
+            returncode=result.returncode,
+            output_tail=result.tail(),
+            hint="the script may wait for input or the network; override it if it is known-bad",
+        )
+    else:
+        hint = None
+        if result.returncode == 127 and script.interp:
+            hint = f"is the interpreter {script.interp[0]} part of the new tree?"
+        err = TriggerError(
+            f"{label} of {script.nevra or script.package} failed with exit status "
+            f"{result.returncode}",
+            command=(script.label,),
+            returncode=result.returncode,
+            output_tail=result.tail(),
+            hint=hint,
+        )
+    err.add_note(f"sandbox command: {result.command_line}")
+    return err
+
+
+def _source_date_epoch(given: int | None) -> int:
+    if given is not None:
+        return given
+    return int(os.environ.get("SOURCE_DATE_EPOCH", "0") or 0)
+
+
+def run_in_sandbox(sandbox: Sandbox, script: Script, host_lua: lua.HostLua | None) -> SandboxResult:
+    """Write the body where the sandbox sees it, then run the script."""
+    body_file = sandbox.files_dir / "script"
+    body_file.write_text(script.body or "")
+    body_file.chmod(0o755)
+    stdin = "".join(f"{path}\n" for path in script.stdin).encode()
+    env = host_lua.environment() if script.is_lua and host_lua is not None else None
+    return sandbox.run(script_command(script, host_lua), stdin=stdin, env=env)
+
+
+def run_scripts(
+    plan: ScriptPlan,
+    *,
+    lowers: Sequence[Path],
+    upper: Path,
+    progress: Progress,
+    timeout: float = 300,
+    source_date_epoch: int | None = None,
+    sanity_check: bool = True,
+) -> None:
+    """Run every script of ``plan`` over ``lowers`` (topmost first); writes land in ``upper``.
+
+    ``timeout`` limits each script. Raises ``TriggerError`` naming the package,
+    the script, its exit status and its last lines of output; the caller then
+    throws ``upper`` away.
+    """
+    host_lua = lua.host_lua() if plan.needs_lua else None
+    for label in plan.ignored:
+        progress.message(f"Skipping {label} (known not to work offline; see overrides)")
+    with Sandbox(
+        lowers,
+        upper=upper,
+        mutability=Mutability.OVERLAY,
+        host_dirs=host_lua.host_dirs() if host_lua is not None else (),
+        source_date_epoch=_source_date_epoch(source_date_epoch),
+        timeout=timeout,
+    ) as sandbox:
+        for script in plan.scripts:
+            with progress.step(f"Running {script.label}"):
+                result = run_in_sandbox(sandbox, script, host_lua)
+            if result.returncode != 0 or result.timed_out:
+                raise _failure(script, result, timeout)
+        if sanity_check:
+            result = sandbox.run(SANITY_COMMAND, timeout=min(timeout, 60))
+            if result.returncode != 0:
+                err = TriggerError(
+                    f"The new tree failed its sanity check: {SANITY_COMMAND[0]} exited "
+                    f"with status {result.returncode}",
+                    command=SANITY_COMMAND,
+                    returncode=result.returncode,
+                    output_tail=result.tail(),
+                    hint="a script may have broken the C library or the loader of the tree",
+                )
+                err.add_note(f"sandbox command: {result.command_line}")
+                raise err

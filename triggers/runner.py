@@ -1,0 +1,230 @@
+"""The sandbox as a context manager: it owns its scratch directories and returns results.
+
+``Sandbox`` wires the pieces together: the overlay (or a plain bind, per
+``Mutability``) as ``/``, the bwrap options, the timeout. It keeps every temp
+directory in an ``ExitStack`` so they go away however the block ends, and on
+exit it removes the mount-point directories bwrap had to create, so they are
+not mistaken for script output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from core.errors import TriggerError
+from triggers import bwrap, overlay
+from triggers.mutability import Mutability
+
+log = logging.getLogger("strata.triggers")
+
+TAIL_LINES = 20
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    """What one command in the sandbox did (like ``subprocess.CompletedProcess``)."""
+
+    args: tuple[str, ...]
+    returncode: int
+    output: str  # stdout and stderr, interleaved as the command wrote them
+    timed_out: bool = False
+
+    def tail(self, lines: int = TAIL_LINES) -> str:
+        return "\n".join(self.output.rstrip("\n").splitlines()[-lines:])
+
+    @property
+    def command_line(self) -> str:
+        """The exact command, ready to paste into a root shell (``--debug``)."""
+        return shlex.join(self.args)
+
+
+class Sandbox:
+    """Run commands with a tree (an overlay of ``lowers``, topmost first) as ``/``.
+
+    ``OVERLAY`` needs ``upper``, an empty or previously used upper directory:
+    every write lands there. ``MUTABLE`` binds the single lower read-write.
+    ``IMMUTABLE`` shows the lowers read-only. ``host_dirs`` are host directories
+    shown read-only under ``/run/host`` (the Lua interpreter lives there).
+    """
+
+    def __init__(
+        self,
+        lowers: Sequence[Path],
+        *,
+        upper: Path | None = None,
+        mutability: Mutability = Mutability.OVERLAY,
+        rpm_state: Path | None = None,
+        host_dirs: Sequence[Path] = (),
+        source_date_epoch: int = 0,
+        timeout: float = 300,
+    ) -> None:
+        self.lowers = tuple(Path(os.path.abspath(p)) for p in lowers)
+        self.upper = Path(os.path.abspath(upper)) if upper is not None else None
+        self.mutability = mutability
+        self.rpm_state = rpm_state
+        self.host_dirs = tuple(host_dirs)
+        self.source_date_epoch = source_date_epoch
+        self.timeout = timeout
+        self._stack = ExitStack()
+        self._scratch: Path | None = None
+        self._existing_plumbing: frozenset[str] = frozenset()
+        self._check()
+
+    def _check(self) -> None:
+        if not self.lowers:
+            raise TriggerError("A sandbox needs a tree to run in (no lower directory given)")
+        for lower in self.lowers:
+            if not lower.is_dir():
+                raise TriggerError(f"Cannot run scripts: the tree {lower} is not a directory")
+        if self.mutability == Mutability.OVERLAY:
+            if self.upper is None or not self.upper.is_dir():
+                raise TriggerError(
+                    f"Cannot run scripts: the overlay upper directory {self.upper} is missing",
+                    hint="create an empty directory for the scripts' writes",
+                )
+        elif self.upper is not None:
+            raise TriggerError(f"An upper directory makes no sense with {self.mutability}")
+        if self.mutability == Mutability.MUTABLE and len(self.lowers) != 1:
+            raise TriggerError("A mutable sandbox binds exactly one tree read-write")
+
+    # -- lifetime -------------------------------------------------------------
+
+    def __enter__(self) -> Sandbox:
+        try:
+            # Beside the upper: overlayfs wants its work directory on the same filesystem.
+            parent = self.upper.parent if self.upper is not None else None
+            self._scratch = Path(tempfile.mkdtemp(prefix=".strata-sandbox-", dir=parent))
+            self._stack.callback(shutil.rmtree, self._scratch, ignore_errors=True)
+            for name in ("merged", "work", "files"):
+                (self._scratch / name).mkdir()
+            if self.rpm_state is None:
+                self.rpm_state = self._scratch / "rpm-state"
+                self.rpm_state.mkdir()
+            if self.mutability == Mutability.MUTABLE:
+                tree = self.lowers[0]
+                self._existing_plumbing = frozenset(
+                    n for n in overlay.PLUMBING_DIRS if os.path.lexists(tree / n)
+                )
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self._remove_plumbing()
+        finally:
+            self._stack.close()
+
+    def _remove_plumbing(self) -> None:
+        if self.mutability == Mutability.OVERLAY and self.upper is not None:
+            overlay.remove_plumbing(self.upper, self.lowers)
+        elif self.mutability == Mutability.MUTABLE:
+            tree = self.lowers[0]
+            for name in overlay.PLUMBING_DIRS:
+                path = tree / name
+                if (
+                    name not in self._existing_plumbing
+                    and path.is_dir()
+                    and not path.is_symlink()
+                    and not any(path.iterdir())
+                ):
+                    path.rmdir()
+
+    @property
+    def files_dir(self) -> Path:
+        """A host directory shown read-only at ``/run/strata``: put script files here."""
+        if self._scratch is None:
+            raise TriggerError("The sandbox is not open (use it as a context manager)")
+        return self._scratch / "files"
+
+    # -- commands -------------------------------------------------------------
+
+    def argv(self, command: Sequence[str], *, env: Mapping[str, str] | None = None) -> list[str]:
+        """The full host command that runs ``command`` inside the sandbox."""
+        if self._scratch is None:
+            raise TriggerError("The sandbox is not open (use it as a context manager)")
+        merged = self._scratch / "merged"
+        binds = ((self.files_dir, "/run/strata"),) + tuple(
+            (d, f"/run/host{d}") for d in self.host_dirs
+        )
+        if self.mutability == Mutability.OVERLAY or (
+            self.mutability == Mutability.IMMUTABLE and len(self.lowers) > 1
+        ):
+            tree = merged
+        else:
+            tree = self.lowers[0]
+        inner = bwrap.sandbox_argv(
+            tree,
+            list(command),
+            writable=self.mutability != Mutability.IMMUTABLE,
+            rpm_state=self.rpm_state,
+            binds_ro=binds,
+            source_date_epoch=self.source_date_epoch,
+            env=env,
+        )
+        if tree is not merged:
+            return inner
+        options = overlay.overlay_options(
+            self.lowers,
+            self.upper if self.mutability == Mutability.OVERLAY else None,
+            self._scratch / "work" if self.mutability == Mutability.OVERLAY else None,
+        )
+        return overlay.mount_and_exec(options, merged, inner)
+
+    def run(
+        self,
+        command: Sequence[str],
+        *,
+        stdin: bytes = b"",
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> SandboxResult:
+        """Run ``command`` in the sandbox; on timeout every process in it is killed."""
+        args = self.argv(command, env=env)
+        log.debug("sandbox: %s", shlex.join(args))
+        limit = self.timeout if timeout is None else timeout
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            umask=0o022,
+        )
+        timed_out = False
+        try:
+            out, _ = proc.communicate(stdin, timeout=limit)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            # bwrap is the session leader's exec'd image; killing it tears down the
+            # pid namespace (--die-with-parent), which kills everything inside.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+        result = SandboxResult(
+            args=tuple(args),
+            returncode=proc.returncode,
+            output=out.decode("utf-8", errors="replace"),
+            timed_out=timed_out,
+        )
+        if result.returncode != 0:
+            log.info("sandbox command failed (%d): %s", result.returncode, result.command_line)
+        return result
