@@ -69,8 +69,9 @@ class ProblemWriter:
                 f"{nevra(s)} requires {dep}, but the base has {has}",
                 self._lock_hint(names),
             )
-        if providers and all(p.id in self.removing for p in providers):
-            gone = ", ".join(sorted(nevra(p) for p in providers))
+        removed_names = {self.pool.solvables[i].nameid for i in self.removing}
+        if providers and all(p.nameid in removed_names for p in providers):
+            gone = ", ".join(sorted(nevra(p) for p in providers if p.id in self.removing))
             return (
                 f"{self._who(s)} requires {dep}, which only {gone} provides, and "
                 f"`override remove` removes it",
@@ -172,7 +173,7 @@ class ProblemWriter:
 def suggest(word: str, names: Iterable[str], n: int = 3) -> list[str]:
     """Close matches of ``word`` among package names, best first."""
     base = word.split(maxsplit=1)[0] if word.split() else word
-    return difflib.get_close_matches(base, sorted(set(names)), n=n, cutoff=0.6)
+    return difflib.get_close_matches(base, sorted(set(names)), n=n, cutoff=0.75)
 
 
 def unknown_request(request: str, names: Iterable[str], versions: list[str]) -> str:

@@ -112,7 +112,7 @@ def _split_deps(value: str) -> list[str]:
     return [d.strip() for d in deps if d.strip()]
 
 
-def testtags_pool(repos: Mapping[str, str], *, arch: str = "x86_64") -> solv.Pool:
+def text_pool(repos: Mapping[str, str], *, arch: str = "x86_64") -> solv.Pool:
     """A pool with one repo per entry; ``@System`` (if given) becomes the installed repo."""
     pool = solv.Pool()
     pool.setdisttype(solv.Pool.DISTTYPE_RPM)
