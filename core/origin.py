@@ -30,7 +30,7 @@ _LIST_KEYS: dict[tuple[str, str], str] = {
     ("overrides", "remove"): "override_remove",
     ("overrides", "replace-local"): "override_replace_local",
 }
-_SECTION_ORDER = ("origin", "packages", "overrides", TRANSIENT)
+_SECTION_ORDER = ("origin", "packages", "overrides")
 
 
 def _split_list(value: str) -> tuple[str, ...]:

@@ -1,0 +1,191 @@
+"""Apply a deployment's ``tmpfiles.d`` to its stateroot's shared ``/var``.
+
+A commit carries no ``/var`` content, only tmpfiles.d lines; every boot creates what is
+missing. Two things differ from running ``systemd-tmpfiles --root=DEPLOYMENT``: the
+target ``/var`` lives outside the deployment (``ostree/deploy/OS/var``), and user and
+group names resolve through the deployment's own ``etc/passwd`` *and* ``usr/lib/passwd``
+(nss-altfiles), where layered packages put their users. Nothing existing is ever
+overwritten or re-owned, and no symlink inside ``/var`` is followed.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import stat
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+_DIR_TYPES = frozenset("dDvqQ")
+_HANDLED = _DIR_TYPES | frozenset("fFLp")
+
+
+@dataclass(frozen=True)
+class TmpfilesLine:
+    kind: str  # the type letter, modifiers stripped
+    path: str
+    mode: int | None
+    user: str | None
+    group: str | None
+    argument: str | None
+    source: str  # "file.conf:LINE", for warnings
+
+
+def _field(value: str | None) -> str | None:
+    return None if value in (None, "", "-") else value
+
+
+def parse_tmpfiles(text: str, source: str) -> tuple[list[TmpfilesLine], list[str]]:
+    """Lines of one tmpfiles.d file, plus warnings for lines that cannot be understood."""
+    lines: list[TmpfilesLine] = []
+    warnings: list[str] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        where = f"{source}:{number}"
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        try:
+            fields = shlex.split(raw, posix=True)
+        except ValueError as err:
+            warnings.append(f"{where}: {err}")
+            continue
+        if len(fields) < 2:
+            warnings.append(f"{where}: a line needs at least a type and a path")
+            continue
+        kind = fields[0].rstrip("!-=~^+")
+        mode_text = _field(fields[2] if len(fields) > 2 else None)
+        mode: int | None = None
+        if mode_text is not None:
+            try:
+                mode = int(mode_text.lstrip("~:"), 8) & 0o7777
+            except ValueError:
+                warnings.append(f"{where}: bad mode {mode_text!r}")
+                continue
+        if len(kind) != 1:
+            warnings.append(f"{where}: unknown type {fields[0]!r}")
+            continue
+        lines.append(
+            TmpfilesLine(
+                kind=kind,
+                path=fields[1],
+                mode=mode,
+                user=_field(fields[3] if len(fields) > 3 else None),
+                group=_field(fields[4] if len(fields) > 4 else None),
+                argument=_field(" ".join(fields[6:]) if len(fields) > 6 else None),
+                source=where,
+            )
+        )
+    return lines, warnings
+
+
+def read_config(root: Path) -> tuple[list[TmpfilesLine], list[str]]:
+    """A deployment's tmpfiles.d: ``etc/tmpfiles.d`` overrides ``usr/lib/tmpfiles.d`` by name."""
+    chosen: dict[str, Path] = {}
+    for rel in ("usr/lib/tmpfiles.d", "etc/tmpfiles.d"):  # later wins
+        directory = root / rel
+        if directory.is_dir() and not directory.is_symlink():
+            for name in os.listdir(directory):
+                path = directory / name
+                if name.endswith(".conf") and path.is_file() and not path.is_symlink():
+                    chosen[name] = path
+    lines: list[TmpfilesLine] = []
+    warnings: list[str] = []
+    for name in sorted(chosen):
+        parsed, warned = parse_tmpfiles(chosen[name].read_text(errors="replace"), name)
+        lines += parsed
+        warnings += warned
+    return lines, warnings
+
+
+def read_ids(root: Path, database: str) -> dict[str, int]:
+    """name -> id from ``etc/DATABASE`` then ``usr/lib/DATABASE`` (the first mention wins)."""
+    ids: dict[str, int] = {}
+    for rel in (f"etc/{database}", f"usr/lib/{database}"):
+        path = root / rel
+        if not path.is_file() or path.is_symlink():
+            continue
+        for raw in path.read_text(errors="replace").splitlines():
+            parts = raw.split(":")
+            if len(parts) >= 3 and parts[0] and parts[2].isdigit():
+                ids.setdefault(parts[0], int(parts[2]))
+    return ids
+
+
+def _resolve_id(value: str | None, table: Mapping[str, int]) -> int | None:
+    if value is None:
+        return 0
+    if value.isdigit():
+        return int(value)
+    return table.get(value)
+
+
+def _safe_target(var_dir: Path, path: str) -> Path | None:
+    """``/var/a/b`` -> ``var_dir/a/b`` with every existing parent a real directory."""
+    parts = [p for p in path.split("/") if p]
+    if not parts or parts[0] != "var" or any(p in (".", "..") for p in parts):
+        return None
+    current = var_dir
+    for part in parts[1:-1]:
+        current = current / part
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            os.mkdir(current, 0o755)
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            return None
+    return var_dir.joinpath(*parts[1:]) if len(parts) > 1 else var_dir
+
+
+def apply_tmpfiles(
+    lines: Sequence[TmpfilesLine],
+    var_dir: Path,
+    users: Mapping[str, int],
+    groups: Mapping[str, int],
+) -> tuple[list[str], list[str]]:
+    """Create what is missing under ``var_dir``; return (created paths, warnings)."""
+    created: list[str] = []
+    warnings: list[str] = []
+    seen: set[str] = set()
+    for line in lines:
+        norm = "/" + "/".join(p for p in line.path.split("/") if p)
+        if line.kind not in _HANDLED or not (norm == "/var" or norm.startswith("/var/")):
+            continue
+        if "%" in norm:
+            warnings.append(f"{line.source}: specifiers are not supported in {line.path!r}")
+            continue
+        if norm in seen:
+            continue
+        seen.add(norm)
+        target = _safe_target(var_dir, norm)
+        if target is None:
+            warnings.append(f"{line.source}: {norm} lies behind a symlink or file; skipped")
+            continue
+        if os.path.lexists(target):
+            continue
+        uid, gid = _resolve_id(line.user, users), _resolve_id(line.group, groups)
+        if uid is None or gid is None:
+            unknown = line.user if uid is None else line.group
+            warnings.append(f"{line.source}: unknown user or group {unknown!r}; using root")
+            uid, gid = uid or 0, gid or 0
+        if line.kind in _DIR_TYPES:
+            os.mkdir(target, 0o700)
+            mode = 0o755 if line.mode is None else line.mode
+        elif line.kind in "fF":
+            target.write_text(line.argument or "")
+            mode = 0o644 if line.mode is None else line.mode
+        elif line.kind == "p":
+            os.mkfifo(target, 0o600)
+            mode = 0o644 if line.mode is None else line.mode
+        else:  # L
+            if line.argument is None:
+                warnings.append(f"{line.source}: symlink {norm} has no target; skipped")
+                continue
+            os.symlink(line.argument, target)
+            os.chown(target, uid, gid, follow_symlinks=False)
+            created.append(norm)
+            continue
+        os.chown(target, uid, gid)
+        os.chmod(target, mode)
+        created.append(norm)
+    return created, warnings
