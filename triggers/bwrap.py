@@ -113,12 +113,12 @@ def etc_from_usr_etc(tree: Path, *, writable: bool = True) -> list[str]:
     """Show the tree's ``usr/etc`` as ``/etc``: trees keep the /etc defaults there.
 
     Writes to /etc (useradd, config generators) therefore land in ``usr/etc``
-    of the new tree, where the deployment's /etc merge picks them up.
+    of the new tree, where the deployment's /etc merge picks them up. The
+    caller decides whether the tree has a ``usr/etc`` (an overlay's merged
+    directory is only populated once mounted, inside the namespace).
     """
     usr_etc = tree / "usr" / "etc"
-    if usr_etc.is_dir() and not usr_etc.is_symlink():
-        return bind(usr_etc, "/etc") if writable else bind_ro(usr_etc, "/etc")
-    return []
+    return bind(usr_etc, "/etc") if writable else bind_ro(usr_etc, "/etc")
 
 
 def sandbox_argv(
@@ -126,13 +126,19 @@ def sandbox_argv(
     command: list[str],
     *,
     writable: bool,
+    usr_etc: bool = False,
     rpm_state: Path | None = None,
     binds_ro: tuple[tuple[Path, str], ...] = (),
     source_date_epoch: int = 0,
     env: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """The full bwrap command running ``command`` with ``tree`` as ``/``."""
-    args = [BWRAP, *root(tree, writable=writable), *etc_from_usr_etc(tree, writable=writable)]
+    """The full bwrap command running ``command`` with ``tree`` as ``/``.
+
+    ``usr_etc``: the tree keeps its /etc in ``usr/etc``; show that as ``/etc``.
+    """
+    args = [BWRAP, *root(tree, writable=writable)]
+    if usr_etc:
+        args += etc_from_usr_etc(tree, writable=writable)
     args += api_filesystems()
     args += var_filesystems(rpm_state)
     for src, dst in binds_ro:

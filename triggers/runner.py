@@ -175,6 +175,7 @@ class Sandbox:
             tree,
             list(command),
             writable=self.mutability != Mutability.IMMUTABLE,
+            usr_etc=self._has_usr_etc(),
             rpm_state=self.rpm_state,
             binds_ro=binds,
             source_date_epoch=self.source_date_epoch,
@@ -188,6 +189,16 @@ class Sandbox:
             self._scratch / "work" if self.mutability == Mutability.OVERLAY else None,
         )
         return overlay.mount_and_exec(options, merged, inner)
+
+    def _has_usr_etc(self) -> bool:
+        layers = (self.upper, *self.lowers) if self.upper is not None else self.lowers
+        for layer in layers:
+            usr_etc = layer / "usr" / "etc"
+            if usr_etc.is_symlink() or os.path.lexists(usr_etc) and not usr_etc.is_dir():
+                return False  # the topmost layer that has usr/etc decides
+            if usr_etc.is_dir():
+                return True
+        return False
 
     def run(
         self,

@@ -78,10 +78,11 @@ def test_var_is_throwaway_except_rpm_state(tmp_path: Path) -> None:
 
 
 def test_etc_is_the_trees_usr_etc(tmp_path: Path) -> None:
-    assert bwrap.etc_from_usr_etc(tmp_path) == []
-    (tmp_path / "usr/etc").mkdir(parents=True)
     assert bwrap.etc_from_usr_etc(tmp_path) == ["--bind", f"{tmp_path}/usr/etc", "/etc"]
     assert bwrap.etc_from_usr_etc(tmp_path, writable=False)[0] == "--ro-bind"
+    with_etc = bwrap.sandbox_argv(tmp_path, ["true"], writable=True, usr_etc=True)
+    assert with_etc[4:7] == ["--bind", f"{tmp_path}/usr/etc", "/etc"]
+    assert "/etc" not in bwrap.sandbox_argv(tmp_path, ["true"], writable=True)
 
 
 def test_sandbox_argv_binds_the_tree_as_root_before_anything_else(tmp_path: Path) -> None:
