@@ -180,7 +180,7 @@ class _Planner:
             if provider is not None:
                 self.inactive.append((request, nevra(provider)))
                 continue
-            self.jobs += sel.jobs(_JOB.SOLVER_INSTALL)
+            self.jobs += self._obsoleters(found) or sel.jobs(_JOB.SOLVER_INSTALL)
         for sid, local in sorted(self.inp.local.items()):
             s = self.pool.solvables[sid]
             same = [b for b in self._base_by_name(s.name) if b.evrid == s.evrid]
@@ -189,6 +189,26 @@ class _Planner:
                 self.inactive.append((local.path, nevra(same[0])))
                 continue
             self.jobs.append(self.pool.Job(_JOB.SOLVER_INSTALL | _JOB.SOLVER_SOLVABLE, sid))
+
+    def _obsoleters(self, found: Sequence[solv.XSolvable]) -> list[solv.Job]:
+        """When every candidate is obsoleted by another available package, ask for that one.
+
+        dnf does the same ("oldtool is obsoleted by newtool, trying to install
+        newtool instead"): a renamed package keeps working under its old name.
+        """
+        key = solv.SOLVABLE_OBSOLETES
+        replacing: set[int] = set()
+        for s in found:
+            by = [
+                o.id
+                for o in self.pool.whatmatchessolvable(key, s)
+                if o.repo != self.pool.installed and o.nameid != s.nameid
+            ]
+            if not by:
+                return []
+            replacing.update(by)
+        what = self.pool.towhatprovides(sorted(replacing))
+        return [self.pool.Job(_JOB.SOLVER_INSTALL | _JOB.SOLVER_SOLVABLE_ONE_OF, what)]
 
     def _versions(self, request: str) -> list[str]:
         """For ``foo >= 9`` when foo exists but no version fits: what there is."""

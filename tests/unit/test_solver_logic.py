@@ -276,3 +276,8 @@ def test_result_is_deterministic_across_runs_and_request_order() -> None:
 
 def test_empty_request_is_an_empty_transaction() -> None:
     assert run() == Transaction(install=())
+
+
+def test_request_for_an_obsoleted_name_installs_its_successor() -> None:
+    repo = REPO + "=Pkg: oldtool 1 1 x86_64\n=Pkg: newtool 2 1 x86_64\n=Obs: oldtool < 2\n"
+    assert names(run("oldtool", repo=repo)) == ["newtool-2-1.x86_64"]
