@@ -181,3 +181,27 @@ def test_cache_hit_is_fast_and_out_dir_gets_a_copy(tmp_path: Path) -> None:
     assert copied.read_bytes() == first.read_bytes()
     other = build_rpm("fx-cache", files={"/c": "2"})
     assert other != first
+
+
+def test_concurrent_builds_of_one_package_agree(tmp_path: Path) -> None:
+    """Several pytest workers may ask for the same RPM at once: all get one valid file."""
+    import os
+    import sys
+
+    code = "from fixtures.rpms import build_rpm; print(build_rpm('fx-race', files={'/r': 'race'}))"
+    env = dict(os.environ, STRATA_FIXTURE_CACHE=str(tmp_path / "cache"))
+    root = Path(__file__).resolve().parents[2]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], cwd=root, env=env, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
+    outputs = {p.communicate(timeout=120)[0].strip() for p in procs}
+    assert all(p.returncode == 0 for p in procs)
+    assert len(outputs) == 1
+    built = Path(outputs.pop())
+    assert built.is_relative_to(tmp_path / "cache")
+    assert rpmq(built, "--qf", "%{name}", dbpath=tmp_path) == "fx-race"
+    leftovers = [p.name for p in (tmp_path / "cache").iterdir() if p.name.startswith(".")]
+    assert leftovers == []
