@@ -16,18 +16,14 @@ from fixtures.realistic import (
     realistic_repo,
     strace_packages,
 )
+from fixtures.rpms import rpm_query
 from tests.conftest import needs_bwrap, needs_rpmbuild
 
 pytestmark = needs_rpmbuild
 
 
 def rpmq(rpm: Path, *args: str) -> str:
-    return subprocess.run(
-        ["rpm", "-qp", "--dbpath", "/nonexistent-fixture-db", *args, str(rpm)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    return rpm_query(rpm, *args)
 
 
 def by_name(rpms: list[Path]) -> dict[str, Path]:
