@@ -12,7 +12,8 @@ friends behave as they would in a real transaction.
 
 The body is passed as a file, never through macro expansion, so ``%`` in a
 scriptlet means what it means in Lua. ``arg`` is laid out as rpm does it:
-``arg[1]`` is the script's name, ``arg[2]`` the install count.
+``arg[1]`` is the script's name, ``arg[2]`` the install count. A Lua file
+trigger reads its matching paths with ``rpm.next_file()``, as in rpm.
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ from core.errors import TriggerError
 
 HOST_MOUNT = "/run/host"
 RPMDB_PATH = "/usr/lib/sysimage/rpm"
+
+# Run before the scriptlet: the tree's rpmdb, and rpm.next_file() for Lua file
+# triggers, which in rpm iterates the matching paths we feed on stdin.
+PRELUDE = (
+    f'rpm.define("_dbpath {RPMDB_PATH}") rpm.next_file = function() return io.stdin:read("l") end'
+)
 
 
 @dataclass(frozen=True)
@@ -54,7 +61,7 @@ class HostLua:
             ":".join(inside(d) for d in self.library_dirs),
             inside(self.binary),
             "-e",
-            f'rpm.define("_dbpath {RPMDB_PATH}")',
+            PRELUDE,
             script,
             *(str(a) for a in args),
         ]

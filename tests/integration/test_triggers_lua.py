@@ -9,7 +9,7 @@ from triggers_support import build_minimal_root, install_payload, read_rpm_heade
 
 from core.errors import TriggerError
 from core.progress import QuietProgress
-from fixtures.rpms import Script, build_rpm
+from fixtures.rpms import FileTrigger, Script, build_rpm
 from tests.conftest import needs_bwrap, needs_rpmbuild
 from triggers import plan_scripts, run_scripts
 
@@ -107,3 +107,34 @@ assert(io.open("/run/host/usr/share/tl-escape", "w"), "cannot write host")
         )
     assert "cannot write host" in caught.value.output_tail
     assert not Path("/usr/share/tl-escape").exists()
+
+
+def test_lua_file_trigger_iterates_matching_paths_with_next_file(
+    root: Path, tmp_path: Path
+) -> None:
+    base = build_rpm(
+        "tl-indexer",
+        files={"/usr/share/tl-index/base.txt": "b"},
+        file_triggers=[
+            FileTrigger(
+                ("/usr/share/tl-index/",),
+                kind="transfiletriggerin",
+                interpreter="<lua>",
+                body="""
+local out = io.open("/usr/share/tl-index.list", "w")
+local path = rpm.next_file()
+while path do out:write(path, ";") path = rpm.next_file() end
+out:close()
+""",
+            )
+        ],
+    )
+    layered = build_rpm("tl-indexed", files={"/usr/share/tl-index/new.txt": "n"})
+    delta = install_payload(layered, tmp_path / "delta")
+    upper = tmp_path / "upper"
+    upper.mkdir()
+    plan = plan_scripts([read_rpm_header(layered)], [read_rpm_header(base)])
+    run_scripts(plan, lowers=[delta, root], upper=upper, progress=QuietProgress(), timeout=60)
+    assert (upper / "usr/share/tl-index.list").read_text() == (
+        "/usr/share/tl-index/base.txt;/usr/share/tl-index/new.txt;"
+    )

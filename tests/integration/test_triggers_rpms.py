@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import rpm
 from triggers_support import build_minimal_root, install_payload, read_rpm_header
 
 from core.errors import TriggerError
@@ -67,7 +68,7 @@ def test_headers_read_into_scripts_triggers_and_file_triggers() -> None:
             "posttrans": "echo 100% done",
             "preun": "echo never",
         },
-        triggers=[Trigger(on="tb-other", body="echo other")],
+        triggers=[Trigger(on="tb-other >= 2.0", body="echo other")],
         file_triggers=[
             FileTrigger(("/usr/lib64",), kind="transfiletriggerin", body="ldconfig", priority=2000)
         ],
@@ -82,7 +83,11 @@ def test_headers_read_into_scripts_triggers_and_file_triggers() -> None:
         ScriptKind.POSTTRANS: (("/bin/sh",), "echo 100% done"),
     }
     assert [(c.name for c in t.conditions) and t.body for t in info.triggers] == ["echo other"]
-    assert info.triggers[0].conditions[0].name == "tb-other"
+    cond = info.triggers[0].conditions[0]
+    assert (cond.name, cond.version) == ("tb-other", "2.0")
+    assert cond.flags & (rpm.RPMSENSE_GREATER | rpm.RPMSENSE_EQUAL) == (
+        rpm.RPMSENSE_GREATER | rpm.RPMSENSE_EQUAL
+    )
     (ft,) = info.file_triggers
     assert (ft.kind, ft.prefixes, ft.priority, ft.body) == (
         ScriptKind.TRANSFILETRIGGERIN,

@@ -283,3 +283,16 @@ def test_sanity_check_refuses_a_tree_a_script_broke(root: Path, tmp_path: Path) 
 def test_a_missing_upper_is_a_clear_error(root: Path, tmp_path: Path) -> None:
     with pytest.raises(TriggerError, match="upper directory"):
         run("true", [root], tmp_path / "missing")
+
+
+def test_sandbox_leaves_no_mount_and_no_scratch_directory_behind(
+    root: Path, tmp_path: Path
+) -> None:
+    mounts = Path("/proc/self/mountinfo").read_text()
+    upper = tmp_path / "upper"
+    upper.mkdir()
+    with pytest.raises(TriggerError):
+        run("exit 9", [root], upper)
+    run("true", [root], upper)
+    assert Path("/proc/self/mountinfo").read_text() == mounts
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["upper"]
