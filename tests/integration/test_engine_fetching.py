@@ -1,0 +1,124 @@
+"""Getting packages into the store once: digest index, cache reuse, --cache-only, local RPMs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.errors import FetchError
+from core.progress import QuietProgress
+from core.store import Store
+from fixtures.rpms import build_rpm
+from layering.fetching import (
+    PackageFetcher,
+    file_sha256,
+    find_cached,
+    keep_local_rpm,
+    read_rpm_file,
+    restore_local_rpm,
+)
+from solver import PackageRef
+from tests.conftest import needs_rpmbuild
+
+pytestmark = needs_rpmbuild
+
+
+def _ref(path: Path, **kw: object) -> PackageRef:
+    info = read_rpm_file(path)
+    fields: dict[str, object] = {
+        "name": info.name,
+        "epoch": 0,
+        "version": "1.0",
+        "release": "1",
+        "arch": "x86_64",
+        "nevra": info.nevra,
+        "repo": "test",
+        "location": path.as_uri(),
+        "checksum": f"sha256:{info.file_sha256}",
+    }
+    fields.update(kw)
+    return PackageRef(**fields)  # type: ignore[arg-type]
+
+
+def _fetcher(store: Store, tmp: Path, **kw: object) -> PackageFetcher:
+    return PackageFetcher(
+        store,
+        download_dir=tmp / "downloads",
+        read_tree_file=lambda path: None,
+        progress=QuietProgress(),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store.init(tmp_path / "repo")
+
+
+def test_second_obtain_reuses_the_cached_import_without_fetching(
+    store: Store, tmp_path: Path
+) -> None:
+    rpm_path = build_rpm("fetchme", files={"/usr/share/fetchme/a": "a\n"})
+    ref = _ref(rpm_path)
+    first = _fetcher(store, tmp_path).obtain([ref])
+    assert (first.cached, first.downloaded) == (0, 1)
+    assert first.packages[0].nevra == "fetchme-1.0-1.x86_64"
+    assert not list((tmp_path / "downloads").glob("*.rpm")), "downloads are dropped after import"
+
+    def no_network(*args: object, **kw: object) -> Path:
+        raise AssertionError("a cached package must not be fetched")
+
+    again = _fetcher(store, tmp_path, fetch_url=no_network).obtain([ref])
+    assert (again.cached, again.downloaded) == (1, 0)
+    assert again.packages == first.packages
+    assert find_cached(store, ref.checksum) == first.packages[0]
+
+
+def test_cache_only_refuses_to_download(store: Store, tmp_path: Path) -> None:
+    ref = _ref(build_rpm("fetchme", files={"/usr/share/fetchme/a": "a\n"}))
+    with pytest.raises(FetchError, match="not in the cache"):
+        _fetcher(store, tmp_path, cache_only=True).obtain([ref])
+    assert store.refs("strata/") == {}
+
+
+def test_download_only_then_cache_only(store: Store, tmp_path: Path) -> None:
+    ref = _ref(build_rpm("fetchme", files={"/usr/share/fetchme/a": "a\n"}))
+    paths, cached = _fetcher(store, tmp_path).download([ref])
+    assert cached == 0 and len(paths) == 1
+    assert store.refs("strata/") == {}, "download-only imports nothing"
+    got = _fetcher(store, tmp_path, cache_only=True).obtain([ref])
+    assert got.packages[0].nevra == "fetchme-1.0-1.x86_64"
+
+
+def test_wrong_digest_is_refused(store: Store, tmp_path: Path) -> None:
+    ref = _ref(
+        build_rpm("fetchme", files={"/usr/share/fetchme/a": "a\n"}), checksum="sha256:" + "0" * 64
+    )
+    with pytest.raises(FetchError):
+        _fetcher(store, tmp_path).obtain([ref])
+    assert store.refs("strata/") == {}
+
+
+def test_gpgcheck_without_a_signature_is_refused(store: Store, tmp_path: Path) -> None:
+    ref = _ref(
+        build_rpm("fetchme", files={"/usr/share/fetchme/a": "a\n"}),
+        gpgcheck=True,
+        gpgkeys=("file:///etc/pki/rpm-gpg/KEY",),
+    )
+    with pytest.raises(FetchError, match="GPG key file:///etc/pki/rpm-gpg/KEY not found"):
+        _fetcher(store, tmp_path).obtain([ref])
+    assert store.refs("strata/pkg/") == {}
+
+
+def test_local_rpm_survives_the_original_file(store: Store, tmp_path: Path) -> None:
+    src = build_rpm("localone", files={"/usr/share/localone/a": "a\n"})
+    copy = tmp_path / src.name
+    copy.write_bytes(src.read_bytes())
+    info = read_rpm_file(copy)
+    keep_local_rpm(store, info)
+    copy.unlink()
+    back = restore_local_rpm(store, info.header_sha256, info.nevra, tmp_path)
+    assert file_sha256(back) == info.file_sha256
+    with pytest.raises(FetchError, match="no longer in the store"):
+        restore_local_rpm(store, "f" * 64, "gone-1-1.x86_64", tmp_path)
