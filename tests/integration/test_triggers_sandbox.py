@@ -296,3 +296,29 @@ def test_sandbox_leaves_no_mount_and_no_scratch_directory_behind(
     run("true", [root], upper)
     assert Path("/proc/self/mountinfo").read_text() == mounts
     assert sorted(p.name for p in tmp_path.iterdir()) == ["upper"]
+
+
+def test_mutable_sandbox_writes_straight_into_a_private_tree(tmp_path: Path) -> None:
+    tree = build_minimal_root(tmp_path / "private")
+    for name in ("run", "tmp"):
+        (tree / name).rmdir()
+    with Sandbox([tree], mutability=Mutability.MUTABLE) as sandbox:
+        result = sandbox.run(["/bin/sh", "-c", "echo direct > /usr/share/direct"])
+    assert result.returncode == 0
+    assert (tree / "usr/share/direct").read_text() == "direct\n"
+    assert not (tree / "run").exists() and not (tree / "tmp").exists()
+    assert (tree / "dev").is_dir()  # it was there before: kept
+
+
+def test_immutable_overlay_of_several_lowers_shows_the_union_read_only(
+    root: Path, tmp_path: Path
+) -> None:
+    top = tmp_path / "top"
+    (top / "usr/share").mkdir(parents=True)
+    (top / "usr/share/from-top").write_text("top\n")
+    with Sandbox([top, root], mutability=Mutability.IMMUTABLE) as sandbox:
+        shown = sandbox.run(["/bin/cat", "/usr/share/from-top"])
+        refused = sandbox.run(["/bin/sh", "-c", "echo x > /usr/share/from-top"])
+    assert (shown.returncode, shown.output) == (0, "top\n")
+    assert refused.returncode != 0
+    assert (top / "usr/share/from-top").read_text() == "top\n"
