@@ -1,0 +1,406 @@
+"""Base tree ∪ package trees → a new tree, scripts run, users split, rpmdb written.
+
+The union is tree surgery in the store (TreeEditor.overlay): base file contents are
+never copied and base directories no package touches keep their tree ids. Around it:
+
+1. base packages removed by an override lose their files (from the base's rpmdb);
+2. conflicts are found before the union so the error can name both *packages*
+   (a layered one and the base package owning the path, from the rpmdb file lists);
+   identical files and shared directories are fine, as in rpm; a directory keeps the
+   metadata it already has (the base's, or the first package's);
+3. scripts run in the triggers sandbox over a hardlinked checkout, their writes are
+   folded back with apply_upper; scripts see the union of the base's users;
+4. users the scripts created move to usr/lib/passwd / usr/lib/group (see passwd.py);
+5. entries owned by other users than root get their real owner now that the names
+   resolve (package trees store them as root, see rpmimport.py);
+6. the rpmdb: a copy of the base's plus a justdb transaction, grafted in last.
+"""
+
+from __future__ import annotations
+
+import stat
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+
+from core.errors import ConflictError, PackageError
+from core.progress import Progress
+from core.store import Entry, EntryKind, FileMeta, Store, TreeEditor
+from layering import passwd, pathrules, tmpfiles
+from layering.rpmdb import write_rpmdb
+from layering.rpmheaders import RPMDB_DIR, Header, checkout_rpmdb, nevra, read_rpmdb
+from layering.rpmimport import ImportedPackage, PackageFile, package_files
+from triggers import Script, ScriptKind, ScriptPlan, plan_scripts, run_scripts
+
+SHARE_RPM = "usr/share/rpm"
+SHARE_RPM_TARGET = "../lib/sysimage/rpm"
+_DIR_META = FileMeta(0, 0, stat.S_IFDIR | 0o755)
+
+
+def assemble(
+    store: Store,
+    base: str | None,
+    packages: Sequence[ImportedPackage],
+    *,
+    remove: Sequence[str] = (),
+    base_root: Path | None = None,
+    compose: bool = False,
+    postprocess: Sequence[str] = (),
+    workdir: Path,
+    progress: Progress,
+    timestamp: int | None = None,
+) -> str:
+    """The new tree id: ``base`` (a commit, or None for an empty tree) plus ``packages``.
+
+    ``remove`` holds base NEVRAs dropped by an override. ``base_root`` is accepted for
+    the engine's benefit (a checkout of ``base``), but the scripts currently run over a
+    fresh hardlinked checkout of the assembled tree. ``timestamp`` (default: the base
+    commit's, else 0) becomes the rpmdb's install time, so the result is reproducible.
+    """
+    del base_root  # see the docstring: correctness first, the delta lower comes later
+    ordered = sorted(packages, key=lambda p: p.nevra)
+    base_info = store.commit_info(base) if base is not None else None
+    when = timestamp if timestamp is not None else (base_info.timestamp if base_info else 0)
+    with ExitStack() as stack:
+        if base is not None:
+            base_db: Path | None = stack.enter_context(checkout_rpmdb(store, base))
+            base_hdrs = read_rpmdb(base_db) if base_db else []
+        else:
+            base_db, base_hdrs = None, []
+        removed = _removed_headers(base_hdrs, remove)
+        kept = [h for h in base_hdrs if nevra(h) not in set(remove)]
+        with progress.step("Assembling"):
+            current = _union(store, base_info.tree if base_info else None, ordered, removed, kept)
+        base_tree = base_info.tree if base_info else None
+        etc_lib = _user_files(store, base_tree)
+        if not compose:
+            current = _users_for_scripts(store, current, etc_lib)
+        plan = plan_scripts([p.hdr() for p in ordered], kept, compose=compose)
+        plan = ScriptPlan(
+            scripts=plan.scripts + _postprocess_scripts(postprocess), ignored=plan.ignored
+        )
+        if plan.scripts:
+            current = _run(store, current, plan, workdir=workdir, progress=progress, when=when)
+        editor = store.edit(current)
+        _split_users(store, editor, current, etc_lib, compose=compose)
+        _fix_owners(store, editor, current, ordered, progress)
+        _graft_rpmdb(
+            store,
+            editor,
+            workdir=workdir,
+            base_db=base_db,
+            packages=ordered,
+            remove=remove,
+            when=when,
+        )
+        return editor.write()
+    raise AssertionError("unreachable")
+
+
+def _removed_headers(base_hdrs: Sequence[Header], remove: Sequence[str]) -> list[Header]:
+    by_nevra = {nevra(h): h for h in base_hdrs}
+    missing = [n for n in remove if n not in by_nevra]
+    if missing:
+        raise PackageError(
+            f"cannot remove {', '.join(missing)}: not a package of the base",
+            hint="'strata db list' shows the base's packages",
+        )
+    return [by_nevra[n] for n in remove]
+
+
+def _tree_paths(hdr: Header) -> list[tuple[str, PackageFile]]:
+    """(tree path, file) of every entry a package placed in a tree (rules of a base)."""
+    out = []
+    for f in package_files(hdr):
+        if f.ghost:
+            continue
+        try:
+            where = pathrules.place(f.path, f.kind, package=nevra(hdr), compose=True)
+        except PackageError:
+            continue
+        if where.action == pathrules.Action.PLACE:
+            out.append((where.path, f))
+    return out
+
+
+def _union(
+    store: Store,
+    base_tree: str | None,
+    packages: Sequence[ImportedPackage],
+    removed: Sequence[Header],
+    kept: Sequence[Header],
+) -> str:
+    editor = store.edit(base_tree)
+    if removed:
+        _remove_files(editor, removed, kept, packages)
+    current = editor.write()
+    owners: dict[str, str] = {}
+    base_owner = _lazy_owner_map(kept)
+    for pkg in packages:
+        adapted = _check_and_adapt(store, current, pkg, owners, base_owner)
+        editor = store.edit(current)
+        editor.overlay(adapted, label=pkg.nevra)
+        current = editor.write()
+    return current
+
+
+def _remove_files(
+    editor: TreeEditor,
+    removed: Sequence[Header],
+    kept: Sequence[Header],
+    packages: Sequence[ImportedPackage],
+) -> None:
+    still_owned = {path for h in kept for path, _ in _tree_paths(h)}
+    names_left = {_name(h) for h in kept} | {p.name for p in packages}
+    for hdr in removed:
+        for path, f in sorted(_tree_paths(hdr), reverse=True):
+            if f.kind == pathrules.Kind.DIR or path in still_owned:
+                continue
+            if editor.exists(path):
+                editor.remove(path)
+        conf = tmpfiles.conf_name(_name(hdr))
+        if _name(hdr) not in names_left and editor.exists(conf):
+            editor.remove(conf)
+
+
+def _name(hdr: Header) -> str:
+    value = hdr["name"]
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _lazy_owner_map(kept: Sequence[Header]) -> Callable[[str], str | None]:
+    """path -> base NEVRA, built on the first conflict only (it walks every file list)."""
+    cache: dict[str, str] = {}
+    built = False
+
+    def owner(path: str) -> str | None:
+        nonlocal built
+        if not built:
+            for h in kept:
+                label = nevra(h)
+                for p, _ in _tree_paths(h):
+                    cache.setdefault(p, label)
+            built = True
+        return cache.get(path)
+
+    return owner
+
+
+def _check_and_adapt(
+    store: Store,
+    current: str,
+    pkg: ImportedPackage,
+    owners: dict[str, str],
+    base_owner: Callable[[str], str | None],
+) -> str:
+    """Raise ConflictError naming both packages; return pkg's tree with the directory
+    metadata of directories that already exist (rpm leaves an existing directory be)."""
+    fix: list[tuple[str, FileMeta]] = []
+    for entry in store.walk(pkg.tree):
+        have = store.lookup(current, entry.path)
+        if have is None:
+            owners.setdefault(entry.path, pkg.nevra)
+            continue
+        if entry.kind == EntryKind.DIR and have.kind == EntryKind.DIR:
+            if have.meta != entry.meta:
+                fix.append((entry.path, have.meta))
+            continue
+        if _same(entry, have):
+            continue
+        layered = owners.get(entry.path)
+        owner = base_owner(entry.path)
+        other_text = layered or (f"the base package {owner}" if owner else "the base")
+        raise ConflictError(
+            f"file conflict: /{entry.path} is provided differently by {pkg.nevra} "
+            f"and by {other_text}",
+            hint="remove one of the two packages from the request, or override the base "
+            "package with 'strata override remove'",
+        )
+    if not fix:
+        return pkg.tree
+    editor = store.edit(pkg.tree)
+    for path, meta in fix:
+        editor.put_dir(path, meta)
+    return editor.write()
+
+
+def _same(a: Entry, b: Entry) -> bool:
+    return a.kind == b.kind and a.object_id == b.object_id
+
+
+def _user_files(store: Store, tree: str | None) -> dict[str, tuple[bytes | None, bytes | None]]:
+    """NAME -> (usr/etc/NAME, usr/lib/NAME) of ``tree`` for passwd, group and the shadows."""
+    out: dict[str, tuple[bytes | None, bytes | None]] = {}
+    for name in (*passwd.DATABASES, *passwd.SHADOWS):
+        if tree is None:
+            out[name] = (None, None)
+        else:
+            out[name] = (
+                store.read_file(tree, f"{passwd.ETC}/{name}"),
+                store.read_file(tree, f"{passwd.LIB}/{name}"),
+            )
+    return out
+
+
+def _users_for_scripts(
+    store: Store, current: str, etc_lib: Mapping[str, tuple[bytes | None, bytes | None]]
+) -> str:
+    editor = store.edit(current)
+    changed = False
+    for name in passwd.DATABASES:
+        etc, lib = etc_lib[name]
+        merged = passwd.merged_for_scripts(etc, lib)
+        if merged is not None and merged != etc:
+            entry = store.lookup(current, f"{passwd.ETC}/{name}")
+            meta = entry.meta if entry else FileMeta(0, 0, stat.S_IFREG | 0o644)
+            editor.put_file(f"{passwd.ETC}/{name}", merged, meta)
+            changed = True
+    return editor.write() if changed else current
+
+
+def _split_users(
+    store: Store,
+    editor: TreeEditor,
+    current: str,
+    etc_lib: Mapping[str, tuple[bytes | None, bytes | None]],
+    *,
+    compose: bool,
+) -> None:
+    for name in passwd.DATABASES:
+        after = store.read_file(current, f"{passwd.ETC}/{name}")
+        lib_now = store.read_file(current, f"{passwd.LIB}/{name}")
+        if compose:
+            split = passwd.split_composed(name, after, lib_now)
+        else:
+            etc, lib = etc_lib[name]
+            split = passwd.split_after_scripts(etc, lib, after)
+        for rel, data in ((passwd.ETC, split.etc), (passwd.LIB, split.lib)):
+            path = f"{rel}/{name}"
+            entry = store.lookup(current, path)
+            if data is None or (entry is not None and store.read_file(current, path) == data):
+                continue
+            meta = entry.meta if entry else FileMeta(0, 0, stat.S_IFREG | 0o644)
+            _ensure_dirs(editor, path)
+            editor.put_file(path, data, meta)
+    if not compose:
+        for name in passwd.SHADOWS:
+            etc, _ = etc_lib[name]
+            path = f"{passwd.ETC}/{name}"
+            now = store.read_file(current, path)
+            if now == etc:
+                continue
+            if etc is None:
+                if editor.exists(path):
+                    editor.remove(path)
+            else:
+                entry = store.lookup(current, path)
+                assert entry is not None
+                editor.put_file(path, etc, entry.meta)
+
+
+def _ensure_dirs(editor: TreeEditor, path: str) -> None:
+    parts = path.split("/")[:-1]
+    for i in range(1, len(parts) + 1):
+        parent = "/".join(parts[:i])
+        if not editor.exists(parent):
+            editor.put_dir(parent, _DIR_META)
+
+
+def _fix_owners(
+    store: Store,
+    editor: TreeEditor,
+    current: str,
+    packages: Sequence[ImportedPackage],
+    progress: Progress,
+) -> None:
+    """Give entries owned by users other than root their ids, now that the names resolve."""
+    users = passwd.ids(
+        store.read_file(current, f"{passwd.ETC}/passwd"),
+        store.read_file(current, f"{passwd.LIB}/passwd"),
+    )
+    groups = passwd.ids(
+        store.read_file(current, f"{passwd.ETC}/group"),
+        store.read_file(current, f"{passwd.LIB}/group"),
+    )
+    for pkg in packages:
+        for path, f in _tree_paths(pkg.hdr()):
+            if f.user == "root" and f.group == "root":
+                continue
+            entry = store.lookup(current, path)
+            if entry is None:
+                continue
+            uid = _resolve(users, f.user, "user", label=pkg.nevra, path=path, progress=progress)
+            gid = _resolve(groups, f.group, "group", label=pkg.nevra, path=path, progress=progress)
+            meta = FileMeta(uid, gid, f.mode, entry.meta.xattrs)
+            if entry.kind == EntryKind.DIR:
+                editor.put_dir(path, meta)
+            elif entry.kind == EntryKind.SYMLINK:
+                editor.put_symlink(path, entry.target or "", meta)
+            else:
+                data = store.read_file(current, path)
+                editor.put_file(path, data or b"", meta)
+
+
+def _resolve(
+    table: Mapping[str, int], name: str, what: str, *, label: str, path: str, progress: Progress
+) -> int:
+    if name == "root":
+        return 0
+    if name in table:
+        return table[name]
+    progress.warning(f"{label}: {what} {name} of /{path} does not exist, using root (as rpm does)")
+    return 0
+
+
+def _postprocess_scripts(lines: Sequence[str]) -> tuple[Script, ...]:
+    return tuple(
+        Script(
+            package="postprocess",
+            kind=ScriptKind.POSTTRANS,
+            interp=("/bin/sh",),
+            body=line,
+            nevra=f"postprocess[{i}]",
+        )
+        for i, line in enumerate(lines)
+    )
+
+
+def _run(
+    store: Store, tree: str, plan: ScriptPlan, *, workdir: Path, progress: Progress, when: int
+) -> str:
+    with tempfile.TemporaryDirectory(prefix="scripts-", dir=workdir) as tmp:
+        lower = Path(tmp) / "lower"
+        upper = Path(tmp) / "upper"
+        store.checkout(tree, lower, hardlink=True)
+        upper.mkdir()
+        run_scripts(plan, lowers=[lower], upper=upper, progress=progress, source_date_epoch=when)
+        editor = store.edit(tree)
+        editor.apply_upper(upper)
+        return editor.write()
+
+
+def _graft_rpmdb(
+    store: Store,
+    editor: TreeEditor,
+    *,
+    workdir: Path,
+    base_db: Path | None,
+    packages: Sequence[ImportedPackage],
+    remove: Sequence[str],
+    when: int,
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="rpmdb-", dir=workdir) as tmp:
+        dest = Path(tmp) / "rpm"
+        write_rpmdb(
+            dest, base=base_db, install=[p.head for p in packages], erase=remove, timestamp=when
+        )
+        tree = store.write_dir_tree(dest)
+    _ensure_dirs(editor, RPMDB_DIR)
+    if editor.exists(RPMDB_DIR):
+        editor.remove(RPMDB_DIR)
+    editor.graft(RPMDB_DIR, tree)
+    _ensure_dirs(editor, SHARE_RPM)
+    if editor.exists(SHARE_RPM):
+        editor.remove(SHARE_RPM)
+    editor.put_symlink(SHARE_RPM, SHARE_RPM_TARGET, FileMeta(0, 0, stat.S_IFLNK | 0o777))
