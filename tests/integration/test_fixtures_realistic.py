@@ -151,7 +151,8 @@ def test_real_rpm_runs_the_scriptlets_and_triggers(tmp_path: Path) -> None:
     done = unpack(root, base_packages(1) + strace_packages() + extra_packages(), scripts=True)
     assert done.returncode == 0, done.stderr
     assert (root / "etc/ld.so.cache").is_file()  # glibc's %transfiletriggerin ran ldconfig
-    assert (root / "usr/share/icons/hicolor/icon-theme.cache").is_file()  # icon cache trigger
+    icon_cache = root / "usr/share/icons/hicolor/icon-theme.cache"  # icon cache file trigger
+    assert b"strata-demo" in icon_cache.read_bytes()
     assert "/usr/bin/bash" in (root / "etc/shells").read_text().splitlines()
     traced = in_tree(root, "/usr/bin/strace", "-e", "trace=none", "/bin/true")
     assert traced.returncode == 0, traced.stderr

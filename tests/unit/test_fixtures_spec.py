@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.hostlibs import host_lib
+from fixtures.hostlibs import host_lib, parse_ldd
 from fixtures.rpms import (
     FileKind,
     FileSpec,
@@ -98,3 +98,17 @@ def test_symlink_needs_a_target() -> None:
 def test_unknown_host_library_names_the_table_to_extend() -> None:
     with pytest.raises(FixtureBuildError, match=r"libnope\.so\.9 .*SONAME_PACKAGE"):
         host_lib("libnope.so.9")
+
+
+def test_ldd_output_yields_shippable_libraries_only() -> None:
+    text = (
+        "\tlinux-vdso.so.1 (0x00007ffd)\n"
+        "\tlibunwind-ptrace.so.0 => /lib/x86_64-linux-gnu/libunwind-ptrace.so.0 (0x00007f01)\n"
+        "\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f02)\n"
+        "\t/lib64/ld-linux-x86-64.so.2 (0x00007f03)\n"
+        "\tld-linux-x86-64.so.2 => /lib64/ld-linux-x86-64.so.2 (0x00007f04)\n"
+    )
+    assert parse_ldd(text) == (
+        ("libunwind-ptrace.so.0", Path("/lib/x86_64-linux-gnu/libunwind-ptrace.so.0")),
+        ("libc.so.6", Path("/lib/x86_64-linux-gnu/libc.so.6")),
+    )
