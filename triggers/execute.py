@@ -16,6 +16,7 @@ from core.errors import TriggerError
 from core.progress import Progress
 from triggers import lua
 from triggers.mutability import Mutability
+from triggers.overlay import MOUNT_FAILED
 from triggers.runner import Sandbox, SandboxResult
 from triggers.types import Script, ScriptPlan
 
@@ -36,6 +37,17 @@ def script_command(script: Script, host_lua: lua.HostLua | None) -> list[str]:
 
 
 def _failure(script: Script, result: SandboxResult, timeout: float) -> TriggerError:
+    if result.returncode == 125 and MOUNT_FAILED in result.output:
+        err = TriggerError(
+            f"Cannot run {script.label}: mounting the sandbox's overlay failed",
+            command=(script.label,),
+            returncode=result.returncode,
+            output_tail=result.tail(),
+            hint="scripts need root and a kernel with overlayfs; the upper directory must "
+            "be on a filesystem overlayfs accepts (not itself an overlay)",
+        )
+        err.add_note(f"sandbox command: {result.command_line}")
+        return err
     label = script.label
     if script.trigger_of:
         label += f" (set off by {script.trigger_of})"

@@ -24,7 +24,11 @@ from core.errors import TriggerError
 # Options that keep the upper directory a plain tree of full files.
 PLAIN_UPPER_OPTIONS = ("redirect_dir=off", "index=off", "metacopy=off", "xino=off")
 
-_MOUNT_THEN_EXEC = 'mount -t overlay strata-overlay -o "$1" "$2" && shift 2 && exec "$@"'
+MOUNT_FAILED = "strata-overlay: mounting the overlay failed"
+_MOUNT_THEN_EXEC = (
+    'mount -t overlay strata-overlay -o "$1" "$2" '
+    f'|| {{ echo "{MOUNT_FAILED}" >&2; exit 125; }}; shift 2; exec "$@"'
+)
 
 # Mount points bwrap creates in the root when the tree lacks them; they are
 # sandbox plumbing, not script output, and must not be folded into the tree.

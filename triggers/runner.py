@@ -70,8 +70,8 @@ class Sandbox:
         source_date_epoch: int = 0,
         timeout: float = 300,
     ) -> None:
-        self.lowers = tuple(Path(os.path.abspath(p)) for p in lowers)
-        self.upper = Path(os.path.abspath(upper)) if upper is not None else None
+        self.lowers = tuple(Path(os.path.realpath(p)) for p in lowers)
+        self.upper = Path(os.path.realpath(upper)) if upper is not None else None
         self.mutability = mutability
         self.rpm_state = rpm_state
         self.host_dirs = tuple(host_dirs)
@@ -94,6 +94,13 @@ class Sandbox:
                     f"Cannot run scripts: the overlay upper directory {self.upper} is missing",
                     hint="create an empty directory for the scripts' writes",
                 )
+            for lower in self.lowers:
+                if lower.is_relative_to(self.upper) or self.upper.is_relative_to(lower):
+                    raise TriggerError(
+                        f"Cannot run scripts: the upper directory {self.upper} and the tree "
+                        f"{lower} overlap",
+                        hint="give the scripts a fresh directory outside every tree",
+                    )
         elif self.upper is not None:
             raise TriggerError(f"An upper directory makes no sense with {self.mutability}")
         if self.mutability == Mutability.MUTABLE and len(self.lowers) != 1:

@@ -18,6 +18,8 @@ from core.errors import TriggerError
 from core.progress import QuietProgress
 from tests.conftest import needs_bwrap
 from triggers import Mutability, Sandbox, run_scripts
+from triggers.execute import _failure
+from triggers.overlay import MOUNT_FAILED
 from triggers.types import Script, ScriptKind, ScriptPlan
 
 pytestmark = needs_bwrap
@@ -322,3 +324,25 @@ def test_immutable_overlay_of_several_lowers_shows_the_union_read_only(
     assert (shown.returncode, shown.output) == (0, "top\n")
     assert refused.returncode != 0
     assert (top / "usr/share/from-top").read_text() == "top\n"
+
+
+def test_an_overlay_that_cannot_be_mounted_is_reported_as_such(root: Path, tmp_path: Path) -> None:
+    vanishing = tmp_path / "vanishing"
+    vanishing.mkdir()
+    upper = tmp_path / "upper"
+    upper.mkdir()
+    with Sandbox([vanishing, root], upper=upper) as sandbox:
+        vanishing.rmdir()  # gone between planning and mounting
+        result = sandbox.run(["/usr/bin/true"])
+    assert result.returncode == 125
+    assert MOUNT_FAILED in result.output
+    err = _failure(post("true"), result, 300)
+    assert "mounting the sandbox's overlay failed" in str(err)
+
+
+def test_an_upper_inside_a_lower_is_refused(root: Path, tmp_path: Path) -> None:
+    (tmp_path / "upper").mkdir()
+    with pytest.raises(TriggerError, match="overlap"):
+        Sandbox([tmp_path, root], upper=tmp_path / "upper")
+    with pytest.raises(TriggerError, match="overlap"):
+        Sandbox([tmp_path / "upper" / ".."], upper=tmp_path / "upper")

@@ -128,7 +128,7 @@ def test_mount_wrapper_passes_options_as_arguments_not_shell_text() -> None:
     assert argv[:5] == ["unshare", "--mount", "--propagation", "private", "--"]
     assert argv[5:7] == ["sh", "-c"]
     assert argv[8:] == ["strata-overlay", "lowerdir=/a", "/m", "bwrap", "--", "x; rm -rf /"]
-    assert "rm" not in argv[7]  # the sh -c text is fixed; the command only arrives as "$@"
+    assert "rm -rf" not in argv[7]  # the sh -c text is fixed; the command only arrives as "$@"
 
 
 def test_plumbing_dirs_made_by_bwrap_are_removed_but_script_output_kept(tmp_path: Path) -> None:
