@@ -104,16 +104,18 @@ def _cleanup(args: argparse.Namespace, ctx: Context) -> int:
     sysroot = Sysroot.open(ctx.sysroot)
     report = cleaning.CleanupReport()
     with sysroot.lock():
-        if args.base:
-            with ctx.progress.step("Removing unused package caches"):
-                report = cleaning.drop_unused_packages(sysroot)
+        with ctx.progress.step("Pruning"):
+            # Deployments go first, so their packages count as unused below.
+            sysroot.cleanup(pending=args.pending, rollback=args.rollback)
         caches = []
         if args.repomd:
             for name in ("repomd", "pkgs"):
                 if cleaning.drop_dir(sysroot.repo.path / "cache" / name):
                     caches.append(f"cache/{name}")
-        with ctx.progress.step("Pruning"):
-            sysroot.cleanup(pending=args.pending, rollback=args.rollback)
+        if args.base:
+            with ctx.progress.step("Removing unused package caches"):
+                report = cleaning.drop_unused_packages(sysroot)
+                sysroot.prune()
     report = cleaning.CleanupReport(report.package_refs, report.local_refs, tuple(caches))
     print(report.text())
     return EXIT_OK

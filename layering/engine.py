@@ -25,6 +25,7 @@ from core.progress import Progress
 from core.store import Store
 from core.sysroot import Sysroot
 from layering import origin_state as rq
+from layering.assemble import assemble
 from layering.base_context import load_repos, machine_arch, repo_variables, tree_file_reader
 from layering.fetching import (
     PackageFetcher,
@@ -432,8 +433,6 @@ class Engine:
         digest: str,
         work: Path,
     ) -> str:
-        from layering.assemble import assemble  # noqa: PLC0415 - lands separately
-
         base_info = self.store.commit_info(change.base_commit)
         removals = (*tx.remove, *(old for old, _ in tx.replace))
         assembly = work / "assemble"
