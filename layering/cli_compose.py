@@ -1,0 +1,46 @@
+"""``strata compose tree --repo PATH TREEFILE.yaml``: build a base commit, print its id."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from core.store import Store
+from layering import treefile as treefile_mod
+from layering.cli import EXIT_OK, EXIT_UNCHANGED, Context
+from layering.compose import compose_tree
+
+Subparsers = argparse._SubParsersAction  # the type argparse gives add_subparsers()
+
+
+def _tree(args: argparse.Namespace, ctx: Context) -> int:
+    # Validate the treefile before touching (or creating) anything.
+    tf = treefile_mod.load(args.treefile)
+    store = Store.open(args.repo)
+    result = compose_tree(store, tf, progress=ctx.progress)
+    ctx.progress.message(f"{tf.ref} => {result.commit} ({len(result.packages)} packages)")
+    print(result.commit)
+    sys.stdout.flush()
+    if not result.changed and args.unchanged_exit_77:
+        return EXIT_UNCHANGED
+    return EXIT_OK
+
+
+def register(
+    subparsers: Subparsers[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    text = "build base commits from packages (server side)"
+    p = subparsers.add_parser("compose", parents=[common], help=text, description=text)
+    sub = p.add_subparsers(dest="compose_verb", metavar="ACTION")
+    sub.required = True
+    text = "compose a treefile's package set into a commit on its ref; prints the commit id"
+    q = sub.add_parser("tree", parents=[common], help=text, description=text)
+    q.add_argument("--repo", type=Path, required=True, help="the store to commit into")
+    q.add_argument(
+        "--unchanged-exit-77",
+        action="store_true",
+        help="exit 77 when the inputs match the ref's current commit",
+    )
+    q.add_argument("treefile", type=Path, metavar="TREEFILE.yaml")
+    q.set_defaults(func=_tree)
