@@ -19,7 +19,6 @@ import tempfile
 import threading
 from pathlib import Path
 
-import rpm
 import solv
 
 from core.errors import SolveError
@@ -48,6 +47,8 @@ def _read_rpmdb(repo: solv.Repo, rpmdb: Path) -> None:
             f"{rpmdb} holds no rpm database (looked for {', '.join(_DB_FILES)})",
             hint="the base commit must carry its rpmdb in /usr/lib/sysimage/rpm",
         )
+    import rpm  # noqa: PLC0415 - costs 0.1s; only a cold base cache needs it
+
     with tempfile.TemporaryDirectory(prefix="strata-rpmdb-") as tmp:
         for item in rpmdb.iterdir():
             if item.is_file() and not item.name.startswith(".") and not item.name.endswith("-shm"):
@@ -65,11 +66,16 @@ def _read_rpmdb(repo: solv.Repo, rpmdb: Path) -> None:
         )
 
 
+def base_cache_path(cache_dir: Path | None, key: str) -> Path | None:
+    """Where the package set of base ``key`` is cached."""
+    return cache_dir / "base" / _cache_name(key) if cache_dir is not None and key else None
+
+
 def load_base(pool: solv.Pool, rpmdb: Path, key: str, cache_dir: Path | None) -> solv.Repo:
     """Add the base's packages as the pool's installed repo (``@System``)."""
     repo = pool.add_repo(SYSTEM)
     pool.installed = repo
-    cached = cache_dir / "base" / _cache_name(key) if cache_dir is not None and key else None
+    cached = base_cache_path(cache_dir, key)
     if cached is not None and cached.is_file():
         fp = solv.xfopen(str(cached))
         ok = fp is not None and repo.add_solv(fp)

@@ -86,17 +86,42 @@ def _write_atomic(path: Path, write: object) -> None:
         raise
 
 
-def write_solv(path: Path, writer: object) -> None:
-    """Write a libsolv object (repo or repodata) with ``.write(solv fp)`` atomically."""
+def write_solv(path: Path, writer: object, *, first_only: bool = False) -> None:
+    """Write a libsolv repo (or one repodata) atomically; ``first_only``: no extensions."""
 
     def write(f: object) -> None:
         fp = solv.xfopen_fd(None, f.fileno(), "w")  # type: ignore[attr-defined]
-        ok = writer.write(fp)  # type: ignore[attr-defined]
+        write_one = writer.write_first_repodata if first_only else writer.write  # type: ignore[attr-defined]
+        ok = write_one(fp)
         fp.close()
         if not ok:
             raise OSError(f"libsolv could not write {path}")
 
     _write_atomic(path, write)
+
+
+def record_file_provides(repo: solv.Repo, path: Path | None, added: list[int]) -> None:
+    """Store in ``repo``'s cache which file dependencies were already resolved into provides.
+
+    Finding file providers scans every file list of the pool (most of a warm
+    solve's time on a large repo). libsolv skips repos whose metadata lists the
+    file dependencies as already added, so the cache is rewritten once with
+    them, as dnf does.
+    """
+    if path is None or not added or not path.is_file():
+        return
+    data = repo.first_repodata()  # None when an extension (filelists) is loaded
+    if data is None:
+        return
+    key = solv.REPOSITORY_ADDEDFILEPROVIDES
+    old = set(data.lookup_idarray(solv.SOLVID_META, key) or ())
+    new = [dep for dep in added if dep not in old]
+    if not new:
+        return
+    for dep in new:
+        data.add_idarray(solv.SOLVID_META, key, dep)
+    data.internalize()
+    write_solv(path, repo, first_only=True)
 
 
 class RepoLoader:
@@ -113,6 +138,13 @@ class RepoLoader:
 
     def _dir(self, repo_id: str) -> Path | None:
         return self.cache_dir / repo_id if self.cache_dir is not None else None
+
+    def solv_path(self, loaded: LoadedRepo) -> Path | None:
+        """The primary ``.solv`` of a loaded repo (None without a cache or with cache_only)."""
+        cdir = self._dir(loaded.config.id)
+        if cdir is None or self.cache_only:
+            return None
+        return cdir / f"{loaded.repomd_sha256}.solv"
 
     # --- repomd --------------------------------------------------------------------------
     def _repomd(self, config: RepoConfig) -> tuple[str, bytes]:

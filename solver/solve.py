@@ -14,9 +14,9 @@ from pathlib import Path
 import solv
 
 from core.errors import FetchError, PackageError
-from solver.base import load_base
+from solver.base import base_cache_path, load_base
 from solver.fetch import file_checksum
-from solver.repomd import LoadedRepo, RepoLoader
+from solver.repomd import LoadedRepo, RepoLoader, record_file_provides
 from solver.transaction import COMMANDLINE, LocalFile, PoolInput, RepoSource, solve_pool
 from solver.types import Request, Transaction
 
@@ -49,10 +49,8 @@ def _add_local(pool: solv.Pool, repo: solv.Repo, paths: tuple[Path, ...]) -> dic
     return found
 
 
-def _missing_file_deps(pool: solv.Pool, requests: tuple[str, ...]) -> bool:
+def _missing_file_deps(pool: solv.Pool, file_deps: list[int], requests: tuple[str, ...]) -> bool:
     """True when some file dependency or file request has no provider with primary alone."""
-    file_deps = pool.addfileprovides_queue()  # ids; invalidates whatprovides, so recreate
-    pool.createwhatprovides()
     if any(not pool.whatprovides(dep) for dep in file_deps):
         return True
     for request in requests:
@@ -67,7 +65,7 @@ def solve(request: Request) -> Transaction:
     """Resolve ``request`` against its base; ``SolveError`` lists every problem with a hint."""
     with tempfile.TemporaryDirectory(prefix="strata-solve-") as tmp:
         pool = new_pool(request.arch)
-        load_base(pool, request.base_rpmdb, request.base_key, request.cache_dir)
+        base = load_base(pool, request.base_rpmdb, request.base_key, request.cache_dir)
         loader = RepoLoader(
             pool, cache_dir=request.cache_dir, workdir=Path(tmp), cache_only=request.cache_only
         )
@@ -86,11 +84,19 @@ def solve(request: Request) -> Transaction:
         local = _add_local(pool, cmdline, request.local_rpms)
         replace = _add_local(pool, cmdline, request.override_replace)
         cmdline.internalize()
-        if _missing_file_deps(pool, request.install) and any(
+        file_deps = pool.addfileprovides_queue()  # invalidates whatprovides: recreate it
+        pool.createwhatprovides()
+        if _missing_file_deps(pool, file_deps, request.install) and any(
             [loader.add_filelists(repo, info) for repo, info in loaded]
         ):
             pool.addfileprovides()
             pool.createwhatprovides()
+        else:
+            for repo, info in loaded:
+                record_file_provides(repo, loader.solv_path(info), file_deps)
+            record_file_provides(
+                base, base_cache_path(request.cache_dir, request.base_key), file_deps
+            )
         inp = PoolInput(
             install=request.install,
             local=local,
