@@ -55,7 +55,7 @@ class Sandbox:
 
     ``OVERLAY`` needs ``upper``, an empty or previously used upper directory:
     every write lands there. ``MUTABLE`` binds the single lower read-write.
-    ``IMMUTABLE`` shows the lowers read-only. ``host_dirs`` are host directories
+    ``IMMUTABLE`` shows the lowers as a read-only overlay. ``host_dirs`` are host directories
     shown read-only under ``/run/host`` (the Lua interpreter lives there).
     """
 
@@ -114,8 +114,13 @@ class Sandbox:
             parent = self.upper.parent if self.upper is not None else None
             self._scratch = Path(tempfile.mkdtemp(prefix=".strata-sandbox-", dir=parent))
             self._stack.callback(shutil.rmtree, self._scratch, ignore_errors=True)
-            for name in ("merged", "work", "files"):
+            for name in ("merged", "work", "files", "plumbing"):
                 (self._scratch / name).mkdir()
+            # The bottom layer of every overlay: empty mount points for bwrap, so a
+            # committed tree (no /etc, /proc, ... at its top) works even read-only, and
+            # bwrap never has to create them in the upper.
+            for name in overlay.PLUMBING_DIRS:
+                (self._scratch / "plumbing" / name).mkdir()
             if self.rpm_state is None:
                 self.rpm_state = self._scratch / "rpm-state"
                 self.rpm_state.mkdir()
@@ -172,12 +177,7 @@ class Sandbox:
         binds = ((self.files_dir, "/run/strata"),) + tuple(
             (d, f"/run/host{d}") for d in self.host_dirs
         )
-        if self.mutability == Mutability.OVERLAY or (
-            self.mutability == Mutability.IMMUTABLE and len(self.lowers) > 1
-        ):
-            tree = merged
-        else:
-            tree = self.lowers[0]
+        tree = self.lowers[0] if self.mutability == Mutability.MUTABLE else merged
         inner = bwrap.sandbox_argv(
             tree,
             list(command),
@@ -191,7 +191,7 @@ class Sandbox:
         if tree is not merged:
             return inner
         options = overlay.overlay_options(
-            self.lowers,
+            (*self.lowers, self._scratch / "plumbing"),
             self.upper if self.mutability == Mutability.OVERLAY else None,
             self._scratch / "work" if self.mutability == Mutability.OVERLAY else None,
         )

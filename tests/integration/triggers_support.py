@@ -103,24 +103,14 @@ def build_minimal_root(root: Path) -> Path:
     return root
 
 
-def install_payload(rpm_file: Path, root: Path) -> Path:
-    """Unpack an RPM's files (no scripts) into ``root``, /etc moved to /usr/etc as layering does."""
+def install_payload(rpm_file: Path | list[Path], root: Path) -> Path:
+    """Unpack RPMs' files (no scripts) into ``root``, /etc moved to /usr/etc as layering does."""
+    files = rpm_file if isinstance(rpm_file, list) else [rpm_file]
     root.mkdir(parents=True, exist_ok=True)
+    options = ["--nodeps", "--noscripts", "--notriggers", "--nosignature", "--nodigest"]
     subprocess.run(
-        [
-            "rpm",
-            "-i",
-            "--root",
-            str(root),
-            "--dbpath",
-            "/usr/lib/sysimage/rpm",
-            "--nodeps",
-            "--noscripts",
-            "--notriggers",
-            "--nosignature",
-            "--nodigest",
-            str(rpm_file),
-        ],
+        ["rpm", "-i", "--root", str(root), "--dbpath", "/usr/lib/sysimage/rpm", *options]
+        + [str(f) for f in files],
         check=True,
         capture_output=True,
     )
