@@ -201,5 +201,11 @@ class World:
             "deployments": sorted(p.name for p in deploy.iterdir()),
         }
 
+    def deployment_path(self, dep: dict[str, Any]) -> Path:
+        return self.sysroot / "ostree/deploy" / OS / "deploy" / f"{dep['checksum']}.{dep['serial']}"
+
+    def booted_path(self) -> Path:
+        return self.deployment_path(next(d for d in self.status() if d["booted"]))
+
     def finalize(self) -> None:
         self.strata("admin", "simulate-reboot")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,62 +11,14 @@ from core.errors import FetchError
 from fixtures.rpms import build_rpm
 from layering.gpg import GpgKey, load_keys, verify_package
 from tests.conftest import needs_rpmbuild
+from tests.integration.engine_gpg_support import can_sign, make_key, sign
 
 Keys = dict[str, tuple[Path, bytes, str]]
 
 pytestmark = [
     needs_rpmbuild,
-    pytest.mark.skipif(
-        shutil.which("rpmsign") is None or shutil.which("gpg") is None, reason="rpmsign/gpg missing"
-    ),
+    pytest.mark.skipif(not can_sign(), reason="rpmsign/gpg missing"),
 ]
-
-
-def make_key(home: Path, email: str) -> tuple[bytes, str]:
-    """A fresh passphrase-less signing key in GNUPGHOME=home; (armored public key, key id)."""
-    home.mkdir(mode=0o700, parents=True)
-    params = home / "params"
-    params.write_text(
-        "%no-protection\nKey-Type: RSA\nKey-Length: 2048\n"
-        f"Name-Real: Strata Test\nName-Email: {email}\nExpire-Date: 0\n%commit\n"
-    )
-    env = {**os.environ, "GNUPGHOME": str(home)}
-    subprocess.run(
-        ["gpg", "--batch", "--gen-key", str(params)], env=env, check=True, capture_output=True
-    )
-    public = subprocess.run(
-        ["gpg", "--armor", "--export", email], env=env, check=True, capture_output=True
-    ).stdout
-    listing = subprocess.run(
-        ["gpg", "--with-colons", "--list-keys", email],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    fingerprint = next(
-        line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")
-    )
-    return public, fingerprint[-8:].lower()
-
-
-def sign(rpm_path: Path, home: Path, email: str) -> None:
-    subprocess.run(
-        [
-            "rpmsign",
-            "--define",
-            f"__gpg {shutil.which('gpg')}",
-            "--define",
-            f"_gpg_name {email}",
-            "--define",
-            f"_gpg_path {home}",
-            "--addsign",
-            str(rpm_path),
-        ],
-        check=True,
-        capture_output=True,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 @pytest.fixture(scope="module")
