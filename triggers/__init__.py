@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from triggers.execute import run_scripts
+from triggers.model import Script, ScriptKind, ScriptPlan
 from triggers.mutability import Mutability
 from triggers.overrides import DEFAULT_OVERRIDES, Override, OverrideAction, Overrides
 from triggers.plan import plan_packages
 from triggers.runner import Sandbox, SandboxResult
 from triggers.scripts import PackageInfo, install_order, read_header, read_headers
-from triggers.types import Script, ScriptKind, ScriptPlan
 
 
 def plan_scripts(

@@ -15,10 +15,10 @@ from pathlib import Path
 from core.errors import TriggerError
 from core.progress import Progress
 from triggers import lua
+from triggers.model import Script, ScriptPlan
 from triggers.mutability import Mutability
 from triggers.overlay import MOUNT_FAILED
 from triggers.runner import Sandbox, SandboxResult
-from triggers.types import Script, ScriptPlan
 
 SCRIPT_PATH = "/run/strata/script"
 SANITY_COMMAND = ("/usr/bin/true",)

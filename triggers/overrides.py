@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
-from triggers.types import DEFAULT_INTERP, Script, ScriptKind
+from triggers.model import DEFAULT_INTERP, Script, ScriptKind
 
 
 class OverrideAction(StrEnum):

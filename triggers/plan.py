@@ -22,9 +22,9 @@ from collections.abc import Iterable, Sequence
 
 import rpm
 
+from triggers.model import LUA, Script, ScriptKind, ScriptPlan
 from triggers.overrides import DEFAULT_OVERRIDES, Overrides, apply_override
 from triggers.scripts import FileTrigger, PackageInfo, TriggerCondition
-from triggers.types import LUA, Script, ScriptKind, ScriptPlan
 
 
 def _split_evr(text: str) -> tuple[str, str, str | None]:

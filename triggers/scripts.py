@@ -12,7 +12,7 @@ from typing import Any
 
 import rpm
 
-from triggers.types import DEFAULT_INTERP, ScriptKind
+from triggers.model import DEFAULT_INTERP, ScriptKind
 
 # rpmScriptFlags (rpm/rpmscript.h); the Python bindings do not export them.
 SCRIPT_FLAG_EXPAND = 1 << 0  # body is macro-expanded at install time

@@ -18,7 +18,7 @@ from core.progress import QuietProgress
 from fixtures.rpms import FileSpec, FileTrigger, Script, Trigger, build_rpm
 from tests.conftest import needs_bwrap, needs_rpmbuild
 from triggers import plan_scripts, read_header, run_scripts
-from triggers.types import ScriptKind
+from triggers.model import ScriptKind
 
 pytestmark = [needs_bwrap, needs_rpmbuild]
 

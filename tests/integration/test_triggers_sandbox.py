@@ -19,8 +19,8 @@ from core.progress import QuietProgress
 from tests.conftest import needs_bwrap
 from triggers import Mutability, Sandbox, run_scripts
 from triggers.execute import _failure
+from triggers.model import Script, ScriptKind, ScriptPlan
 from triggers.overlay import MOUNT_FAILED
-from triggers.types import Script, ScriptKind, ScriptPlan
 
 pytestmark = needs_bwrap
 

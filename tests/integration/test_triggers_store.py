@@ -12,7 +12,7 @@ from triggers_support import build_minimal_root
 from core.progress import QuietProgress
 from tests.conftest import needs_bwrap
 from triggers import run_scripts
-from triggers.types import Script, ScriptKind, ScriptPlan
+from triggers.model import Script, ScriptKind, ScriptPlan
 
 pytestmark = needs_bwrap
 store_mod = pytest.importorskip("core.store")

@@ -10,7 +10,7 @@ from core.errors import TriggerError
 from triggers import bwrap, overlay
 from triggers.execute import script_command
 from triggers.lua import HostLua, elf_interpreter
-from triggers.types import Script, ScriptKind
+from triggers.model import Script, ScriptKind
 
 
 def _pairs(args: list[str], flag: str) -> list[str]:

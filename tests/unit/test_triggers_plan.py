@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import rpm
 
+from triggers.model import ScriptKind, ScriptPlan
 from triggers.overrides import Override, OverrideAction
 from triggers.plan import condition_matches, matching_paths, plan_packages
 from triggers.scripts import (
@@ -13,7 +14,6 @@ from triggers.scripts import (
     Scriptlet,
     TriggerCondition,
 )
-from triggers.types import ScriptKind, ScriptPlan
 
 SH = ("/bin/sh",)
 PRE, POST, POSTTRANS = ScriptKind.PRE, ScriptKind.POST, ScriptKind.POSTTRANS
