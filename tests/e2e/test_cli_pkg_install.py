@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from core.sysroot import Sysroot
 from tests.conftest import needs_bwrap, needs_rpmbuild
 from tests.e2e.cli_pkg_support import REF_V1, World, local_rpm
 
@@ -176,3 +177,8 @@ def test_rollback_after_reboot(world: World, state: dict[str, Any]) -> None:
     assert "Run 'reboot'" in out
     first = world.status()[0]
     assert first["checksum"] == state["v1"]
+
+
+def test_a_second_mutating_command_fails_at_once_while_locked(world: World) -> None:
+    with Sysroot.open(world.sysroot).lock():
+        refused(world, "install", "tool", match="locked")

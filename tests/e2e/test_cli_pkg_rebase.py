@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from core.store import Store
+from fixtures.rpms import build_rpm
 from tests.conftest import needs_bwrap, needs_rpmbuild
-from tests.e2e.cli_pkg_support import REF_V2, World
+from tests.e2e.cli_pkg_support import REF_V2, World, local_rpm
 
 pytestmark = [needs_bwrap, needs_rpmbuild]
 
@@ -89,6 +92,23 @@ def test_override_remove_and_reset(world: World) -> None:
         world.sysroot / "ostree/deploy/testos/deploy" / (f"{first['checksum']}.{first['serial']}")
     )
     assert (deployment / "usr/bin/nanoed").exists()
+
+
+def test_override_replace_with_a_local_rpm(world: World, tmp_path: Path) -> None:
+    newer = build_rpm("nanoed", version="7.3", files={"/usr/bin/nanoed": "#!/bin/sh\n# 7.3\n"})
+    copy = tmp_path / newer.name
+    shutil.copyfile(newer, copy)
+    refused(world, "override", "replace", str(local_rpm()), match="is not in the base")
+    out = world.strata("override", "replace", str(copy)).stdout
+    assert "nanoed.x86_64 7.2-1 -> 7.3-1" in out
+    first = world.status()[0]
+    assert first["requested-base-local-replacements"] == ["nanoed-7.3-1.x86_64"]
+    assert (world.deployment_path(first) / "usr/bin/nanoed").read_text() == "#!/bin/sh\n# 7.3\n"
+    copy.unlink()
+    world.strata("override", "reset", "nanoed")
+    first = world.status()[0]
+    assert first["requested-base-local-replacements"] == []
+    assert (world.deployment_path(first) / "usr/bin/nanoed").read_text() == "#!/bin/sh\n"
 
 
 def test_reset_goes_back_to_the_plain_base(world: World, state: dict[str, Any]) -> None:
