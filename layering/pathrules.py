@@ -34,7 +34,7 @@ class Placement:
     action: Action
     path: str = ""  # tree path (relative, no leading "/") for PLACE
     tmpfiles: str = ""  # "d" or "L" for TMPFILES
-    opt_link: str = ""  # PLACE of /opt/X: the "/opt/X" to link at boot
+    opt_link: str = ""  # PLACE of /opt/X/...: the "/opt/X" to link at boot
 
 
 # /bin, /sbin, /lib, /lib64 are symlinks into /usr on every merged-/usr system.
@@ -95,7 +95,7 @@ def place(  # noqa: PLR0911, PLR0912 -- one branch per rule reads like the rule 
         if not rest:
             return Placement(Action.PLACE, "opt") if compose else Placement(Action.DROP)
         target = "/".join(("usr", "lib", "opt", *rest))
-        return Placement(Action.PLACE, target, opt_link=f"/opt/{rest[0]}" if len(rest) == 1 else "")
+        return Placement(Action.PLACE, target, opt_link=f"/opt/{rest[0]}")
     if compose:
         # The filesystem package owns /bin -> usr/bin, /tmp, /proc, /home, ... in a base.
         return Placement(Action.PLACE, "/".join(parts))

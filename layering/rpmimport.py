@@ -300,7 +300,8 @@ def _write_payload(
         if f.kind == pathrules.Kind.DIR:
             made.add(where.path)
         if where.opt_link:
-            lines.append(tmpfiles.TmpfilesLine("L", where.opt_link, target="/" + where.path))
+            target = "/usr/lib" + where.opt_link  # /opt/X -> /usr/lib/opt/X
+            lines.append(tmpfiles.TmpfilesLine("L", where.opt_link, target=target))
     if lines:
         name = _str(hdr[rpm.RPMTAG_NAME])
         conf = tmpfiles.conf_name(name)

@@ -23,7 +23,11 @@ PKG = "demo-1-1.x86_64"
             Kind.DIR,
             Placement(Action.PLACE, "usr/lib/opt/demo", opt_link="/opt/demo"),
         ),
-        ("/opt/demo/bin/x", Kind.FILE, Placement(Action.PLACE, "usr/lib/opt/demo/bin/x")),
+        (
+            "/opt/demo/bin/x",
+            Kind.FILE,
+            Placement(Action.PLACE, "usr/lib/opt/demo/bin/x", opt_link="/opt/demo"),
+        ),
         ("/var/lib/demo", Kind.DIR, Placement(Action.TMPFILES, tmpfiles="d")),
         ("/var/lib/demo/state", Kind.FILE, Placement(Action.DROP)),
         ("/var/run", Kind.SYMLINK, Placement(Action.TMPFILES, tmpfiles="L")),
