@@ -1,0 +1,172 @@
+"""Assembling package trees on a real composed base: rpmdb, conflicts, users, removals."""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from core.errors import ConflictError, TriggerError
+from core.progress import QuietProgress
+from core.store import Store
+from fixtures.realistic import base_packages, strace_packages
+from fixtures.rpms import FileKind, FileSpec, build_rpm
+from layering.assemble import assemble
+from layering.rpmheaders import read_packages
+from layering.rpmimport import ImportedPackage, import_rpm
+from tests.conftest import needs_bwrap, needs_rpmbuild
+
+pytestmark = [needs_rpmbuild, needs_bwrap]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, str]:
+    """A store holding a base composed from the realistic package set."""
+    root = tmp_path_factory.mktemp("assemble")
+    store = Store.init(root / "repo")
+    packages = [import_rpm(store, p, compose=True) for p in base_packages()]
+    work = root / "work"
+    work.mkdir()
+    tree = assemble(store, None, packages, compose=True, workdir=work, progress=QuietProgress())
+    base = store.commit_tree(tree, branch="base", timestamp=1_700_000_000)
+    return store, base
+
+
+def layer(
+    store: Store, base: str, packages: list[ImportedPackage], tmp_path: Path, **kw: object
+) -> str:
+    work = tmp_path / f"work{len(list(tmp_path.iterdir()))}"
+    work.mkdir()
+    return assemble(store, base, packages, workdir=work, progress=QuietProgress(), **kw)  # type: ignore[arg-type]
+
+
+def test_layered_rpmdb_answers_rpm_q(world: tuple[Store, str], tmp_path: Path) -> None:
+    store, base = world
+    pkgs = [import_rpm(store, p) for p in strace_packages()]
+    tree = layer(store, base, pkgs, tmp_path)
+    commit = store.commit_tree(tree, parents=(base,), timestamp=0)
+    checkout = tmp_path / "checkout"
+    store.checkout(commit, checkout)
+    query = subprocess.run(
+        ["rpm", "--root", str(checkout), "--dbpath", "/usr/lib/sysimage/rpm", "-q", "strace"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert query.returncode == 0, query.stderr
+    assert query.stdout.startswith("strace-")
+    assert (checkout / "usr/share/rpm").readlink() == Path("../lib/sysimage/rpm")
+    before = {p.nevra for p in read_packages(store, base)}
+    after = {p.nevra for p in read_packages(store, commit)}
+    assert after - before == {p.nevra for p in pkgs}
+    assert before <= after
+    # the ldconfig file trigger ran: strace finds its libraries from /usr/lib64
+    assert store.diff(base, commit)
+    cache = store.read_file(commit, "usr/etc/ld.so.cache")
+    assert cache is not None and b"libunwind" in cache
+    # cost follows the change: a base directory no package touched keeps its tree id
+    assert store.subtree(base, "usr/share/icons") == store.subtree(commit, "usr/share/icons")
+
+
+def test_same_inputs_same_tree(world: tuple[Store, str], tmp_path: Path) -> None:
+    store, base = world
+    pkgs = [import_rpm(store, p) for p in strace_packages()]
+    assert layer(store, base, pkgs, tmp_path) == layer(store, base, list(reversed(pkgs)), tmp_path)
+
+
+def test_conflict_with_the_base_names_both_packages(
+    world: tuple[Store, str], tmp_path: Path
+) -> None:
+    store, base = world
+    clash = import_rpm(store, build_rpm("clash", files={"/usr/bin/bash": "not bash\n"}))
+    with pytest.raises(ConflictError) as err:
+        layer(store, base, [clash], tmp_path)
+    text = str(err.value)
+    assert "/usr/bin/bash" in text
+    assert "clash-1.0-1.x86_64" in text
+    assert "the base package bash-" in text
+
+
+def test_conflict_between_layered_packages(world: tuple[Store, str], tmp_path: Path) -> None:
+    store, base = world
+    one = import_rpm(store, build_rpm("one", files={"/usr/share/shared/f": "one\n"}))
+    two = import_rpm(store, build_rpm("two", files={"/usr/share/shared/f": "two\n"}))
+    with pytest.raises(ConflictError) as err:
+        layer(store, base, [one, two], tmp_path)
+    assert "one-1.0-1.x86_64" in str(err.value)
+    assert "two-1.0-1.x86_64" in str(err.value)
+
+
+def test_identical_files_and_shared_directories_are_fine(
+    world: tuple[Store, str], tmp_path: Path
+) -> None:
+    store, base = world
+    files: dict[str, FileSpec | str] = {
+        "/usr/share/common/same": "identical\n",
+        # the base has /usr/share as root 0755: a package saying 0700 leaves it be
+        "/usr/share": FileSpec(kind=FileKind.DIR, mode=0o700),
+    }
+    one = import_rpm(store, build_rpm("same-a", files=files))
+    two = import_rpm(store, build_rpm("same-b", files={"/usr/share/common/same": "identical\n"}))
+    tree = layer(store, base, [one, two], tmp_path)
+    assert store.read_file(tree, "usr/share/common/same") == b"identical\n"
+    share = store.lookup(tree, "usr/share")
+    base_share = store.lookup(base, "usr/share")
+    assert share is not None and base_share is not None
+    assert share.meta == base_share.meta
+
+
+def test_package_users_land_in_usr_lib_and_own_their_files(
+    world: tuple[Store, str], tmp_path: Path
+) -> None:
+    store, base = world
+    pre = (
+        "grep -q ^demo: /etc/group || echo demo:x:990: >> /etc/group\n"
+        "grep -q ^demo: /etc/passwd || echo demo:x:990:990::/:/sbin/nologin >> /etc/passwd\n"
+    )
+    rpm_path = build_rpm(
+        "demod",
+        files={
+            "/usr/bin/demod": FileSpec("d\n", mode=0o4750, user="demo", group="demo"),
+            "/var/lib/demod": FileSpec(kind=FileKind.DIR, mode=0o750, user="demo", group="demo"),
+        },
+        scripts={"pre": pre},
+    )
+    tree = layer(store, base, [import_rpm(store, rpm_path)], tmp_path)
+    entry = store.lookup(tree, "usr/bin/demod")
+    assert entry is not None
+    assert (entry.meta.uid, entry.meta.gid, stat.S_IMODE(entry.meta.mode)) == (990, 990, 0o4750)
+    assert store.read_file(tree, "usr/etc/passwd") == store.read_file(base, "usr/etc/passwd")
+    lib_passwd = store.read_file(tree, "usr/lib/passwd")
+    assert lib_passwd is not None and lib_passwd.endswith(b"demo:x:990:990::/:/sbin/nologin\n")
+    group = store.read_file(tree, "usr/lib/group")
+    assert group is not None and b"demo:x:990:" in group
+    conf = store.read_file(tree, "usr/lib/tmpfiles.d/pkg-demod.conf")
+    assert conf is not None and b"d /var/lib/demod 0750 demo demo - -" in conf
+
+
+def test_override_remove_drops_files_and_rpmdb_entry(
+    world: tuple[Store, str], tmp_path: Path
+) -> None:
+    store, base = world
+    victim = next(p for p in read_packages(store, base) if p.name == "libjpeg-turbo")
+    jpeg = [e.path for e in store.walk(base) if "libjpeg" in e.path]
+    assert jpeg
+    tree = layer(store, base, [], tmp_path, remove=[victim.nevra])
+    assert all(store.lookup(tree, p) is None for p in jpeg)
+    assert victim.nevra not in {p.nevra for p in read_packages(store, tree)}
+
+
+def test_failing_script_aborts(world: tuple[Store, str], tmp_path: Path) -> None:
+    store, base = world
+    bad = import_rpm(
+        store,
+        build_rpm(
+            "badpost", files={"/usr/share/bad": "x\n"}, scripts={"post": "echo broken >&2; exit 3"}
+        ),
+    )
+    with pytest.raises(TriggerError) as err:
+        layer(store, base, [bad], tmp_path)
+    assert "badpost" in str(err.value)
