@@ -404,16 +404,17 @@ class Engine:
         commit = self._build_commit(change, tx, layered + replacing, digest, work)
         with self.progress.step("Staging"):
             deployment = self.sysroot.deploy(self.osname, commit, origin)
-        notices = [*change.notices]
+        details = []
         if obtained.cached or obtained.downloaded:
-            notices.append(f"{obtained.cached} cached, {obtained.downloaded} downloaded")
+            details.append(f"Packages: {obtained.cached} cached, {obtained.downloaded} downloaded")
         text = render_changes(
             layered_before=cur.layer.layered if cur.layer else (),
             layered_after=[p.nevra for p in tx.install],
             base=base_pair,
             removed_base=tx.remove,
             replaced_base=replace_pairs,
-            notices=notices,
+            notices=change.notices,
+            details=details,
         )
         return Result(Outcome.DEPLOYED, text, deployment, tuple(change.notices))
 

@@ -142,6 +142,7 @@ def render_changes(
     removed_base: Iterable[str] = (),
     replaced_base: Iterable[tuple[str, str]] = (),
     notices: Sequence[str] = (),
+    details: Sequence[str] = (),
     deployed: bool = True,
 ) -> str:
     """The summary after a deployment was staged: added/removed packages and the hint."""
@@ -157,6 +158,7 @@ def render_changes(
     if replaced:
         lines.append("Replaced base packages:")
         lines += [f"  {_arrow(old, new)}" for old, new in replaced]
+    lines += details
     if deployed:
         lines.append(REBOOT_HINT)
     return "\n".join(lines)
