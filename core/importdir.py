@@ -1,0 +1,167 @@
+"""Turning a directory on disk into git trees, metadata blobs and file objects.
+
+One pass, depth first: each regular file is hashed (unless the dev/ino cache proves it
+unchanged), its metadata header becomes a git blob and its bytes a file object; each
+directory becomes a git tree that carries its own metadata blob. Nothing here moves a ref:
+a failure leaves at worst unreferenced objects, which ``prune`` removes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+from core import gitpack, treemeta
+from core.devino import DevInoCache
+from core.errors import StoreError
+from core.gitpack import OBJ_BLOB, OBJ_TREE, PackWriter
+from core.objects import FileObjects, read_xattrs
+from core.storetypes import FileMeta
+
+SMALL = 4 << 20  # files up to this size are read once into memory
+
+
+class DirImporter:
+    def __init__(
+        self,
+        writer: PackWriter,
+        objects: FileObjects,
+        cache: DevInoCache | None,
+        *,
+        drop_xattr_prefixes: tuple[str, ...] = (),
+        skip_whiteouts: bool = False,
+    ) -> None:
+        self.writer = writer
+        self.objects = objects
+        self.cache = cache
+        self.drop_xattr_prefixes = drop_xattr_prefixes
+        self.skip_whiteouts = skip_whiteouts
+        self.files_read = 0
+        self._objects_root = str(objects.root)
+
+    def _xattrs(self, target: int | str) -> tuple[tuple[str, bytes], ...]:
+        found = read_xattrs(target)
+        if self.drop_xattr_prefixes and found:
+            found = tuple(x for x in found if not x[0].startswith(self.drop_xattr_prefixes))
+        return found
+
+    def import_dir(self, src: Path) -> bytes:
+        """The 20-byte id of the tree for ``src`` (its own metadata included)."""
+        try:
+            st = os.lstat(src)
+        except OSError as err:
+            raise StoreError(f"Cannot commit {src}: {err.strerror}") from err
+        if not stat.S_ISDIR(st.st_mode):
+            raise StoreError(
+                f"Cannot commit {src}: not a directory", hint="commit a directory tree"
+            )
+        return self.directory(str(src), st)
+
+    def directory(self, path: str, st: os.stat_result) -> bytes:
+        entries: list[tuple[int, bytes, bytes]] = []
+        try:
+            with os.scandir(path) as it:
+                children = list(it)
+        except OSError as err:
+            raise StoreError(f"Cannot read directory {path}: {err.strerror}") from err
+        for child in children:
+            name = child.name
+            treemeta.check_name(name, path)
+            cst = child.stat(follow_symlinks=False)
+            mode = cst.st_mode
+            if stat.S_ISREG(mode):
+                oid = self.file(child.path, cst)
+                entries.append((treemeta.GIT_FILE, os.fsencode(name), oid))
+            elif stat.S_ISDIR(mode):
+                entries.append(
+                    (treemeta.GIT_TREE, os.fsencode(name), self.directory(child.path, cst))
+                )
+            elif stat.S_ISLNK(mode):
+                entries.append(
+                    (treemeta.GIT_LINK, os.fsencode(name), self.symlink(child.path, cst))
+                )
+            elif self.skip_whiteouts and is_whiteout(cst):
+                continue
+            else:
+                raise StoreError(
+                    f"Cannot commit {child.path}: {_type_name(mode)} are not allowed in a tree",
+                    hint="remove sockets, fifos and device nodes before committing",
+                )
+        meta = FileMeta(st.st_uid, st.st_gid, st.st_mode, self._xattrs(path))
+        dirmeta = self.writer.add(OBJ_BLOB, treemeta.dir_header(meta))
+        entries.append((treemeta.GIT_FILE, treemeta.DIRMETA_NAME.encode(), dirmeta))
+        return self.writer.add(OBJ_TREE, gitpack.encode_tree(entries))
+
+    def symlink(self, path: str, st: os.stat_result) -> bytes:
+        target = os.readlink(path)
+        meta = FileMeta(st.st_uid, st.st_gid, st.st_mode, self._xattrs(path))
+        header = treemeta.symlink_header(meta, target)
+        oid = gitpack.object_id(OBJ_BLOB, header)
+        if not self.objects.symlink_present(oid.hex()):
+            self.objects.write_symlink(oid.hex(), target, meta)
+        return self.writer.add(OBJ_BLOB, header, oid)
+
+    def file(self, path: str, st: os.stat_result) -> bytes:
+        cache = self.cache
+        if cache is not None:
+            cached = cache.lookup(st, self._objects_root)
+            if cached is not None:
+                return cached
+        self.files_read += 1
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as err:
+            raise StoreError(f"Cannot read {path}: {err.strerror}") from err
+        try:
+            fst = os.fstat(fd)
+            meta = FileMeta(fst.st_uid, fst.st_gid, fst.st_mode, self._xattrs(fd))
+            data: bytes | None = None
+            if fst.st_size <= SMALL:
+                data = _read_all(fd, fst.st_size)
+                sha, size = hashlib.sha256(data).hexdigest(), len(data)
+            else:
+                sha, size = self.objects.hash_file(fd)
+            header = treemeta.file_header(meta, size, sha)
+            oid = gitpack.object_id(OBJ_BLOB, header)
+            hexid = oid.hex()
+            ost = self.objects.present(hexid, size)
+            if ost is None:
+                if data is not None:
+                    ost = self.objects.write_bytes(hexid, data, meta)
+                else:
+                    ost = self.objects.write_copy(hexid, fd, size, meta)
+                # a new file object means a new blob (a duplicate in a pack is harmless)
+                self.writer.add_new(OBJ_BLOB, header, oid)
+            else:
+                self.writer.add(OBJ_BLOB, header, oid)
+        finally:
+            os.close(fd)
+        if cache is not None:
+            cache.record(fst, oid)
+            cache.record(ost, oid)
+        return oid
+
+
+def is_whiteout(st: os.stat_result) -> bool:
+    """An overlayfs whiteout: a character device 0/0."""
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    chunks = []
+    want = size + 1  # one extra byte notices a file that grew while we read it
+    while chunk := os.read(fd, max(want, 65536)):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _type_name(mode: int) -> str:
+    if stat.S_ISSOCK(mode):
+        return "sockets"
+    if stat.S_ISFIFO(mode):
+        return "fifos"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device nodes"
+    return "special files"

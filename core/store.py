@@ -1,0 +1,326 @@
+"""The store: complete OS trees as git commits, file bytes in an uncompressed file store.
+
+Layout (see docs/store.md for the format)::
+
+    REPO/git/            bare git repository: commits, trees, metadata blobs, refs
+    REPO/objects/XX/..   file objects carrying real uid/gid/mode/xattrs (checkout = link)
+    REPO/tmp/            temp files, renamed into place
+    REPO/cache/          droppable caches (the dev/ino -> object cache)
+
+This module is the facade the rest of Strata uses; the work happens in :mod:`core.importdir`
+(commit a directory), :mod:`core.treeedit` (tree surgery), :mod:`core.checkout`,
+:mod:`core.treediff`, :mod:`core.fsck` and :mod:`core.maintenance` (prune, repack).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+import pygit2
+
+from core import atomic, commits, refs
+from core.checkout import checkout_tree
+from core.devino import DevInoCache
+from core.errors import StoreError
+from core.gitpack import OBJ_COMMIT, OBJ_TREE, PackWriter
+from core.importdir import DirImporter
+from core.maintenance import maybe_consolidate, prune_store
+from core.objects import FileObjects
+from core.storetypes import (
+    CommitInfo,
+    DiffEntry,
+    DiffKind,
+    Entry,
+    EntryKind,
+    FileMeta,
+    PruneStats,
+)
+from core.treediff import diff_trees
+from core.treeedit import TreeEditor
+from core.treemeta import GIT_FILE, GIT_TREE
+from core.treeread import ObjectReader
+
+__all__ = [
+    "CommitInfo",
+    "DiffEntry",
+    "DiffKind",
+    "Entry",
+    "EntryKind",
+    "FileMeta",
+    "PruneStats",
+    "Store",
+    "TreeEditor",
+]
+
+_HEX = re.compile(r"[0-9a-f]{4,40}")
+
+
+class Store:
+    def __init__(self, path: Path, repo: pygit2.Repository) -> None:
+        self.path = path
+        self.git_dir = path / "git"
+        self.repo = repo
+        self.objects = FileObjects(path / "objects", path / "tmp")
+        self.writer = PackWriter(self.git_dir / "objects" / "pack", self._git_has)
+        self.reader = ObjectReader(repo, self.writer)
+        self._cache: DevInoCache | None = None
+        self.files_read = 0  # files hashed by the last write_dir_tree (cache misses)
+
+    # -- opening ------------------------------------------------------------------------
+
+    @classmethod
+    def init(cls, path: Path) -> Store:
+        path = Path(path)
+        if (path / "git").is_dir():
+            return cls.open(path)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            if any(p.name not in ("objects", "tmp", "cache", "git") for p in path.iterdir()):
+                raise StoreError(
+                    f"Cannot create a store in {path}: the directory is not empty",
+                    hint="choose an empty or new directory",
+                )
+            git_tmp = path / atomic.temp_name("git")
+            pygit2.init_repository(str(git_tmp), bare=True)
+            FileObjects(path / "objects", path / "tmp").ensure_layout()
+            (path / "cache").mkdir(exist_ok=True)
+            atomic.rename_durable(git_tmp, path / "git")
+        except OSError as err:
+            raise StoreError(f"Cannot create a store in {path}: {err.strerror}") from err
+        return cls.open(path)
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        path = Path(path)
+        if not (path / "git").is_dir() or not (path / "objects").is_dir():
+            raise StoreError(
+                f"{path} is not a Strata store",
+                hint="create one with `strata repo init --repo PATH`",
+            )
+        try:
+            repo = pygit2.Repository(str(path / "git"))
+        except pygit2.GitError as err:
+            raise StoreError(f"{path} is not a Strata store: {err}") from err
+        store = cls(path, repo)
+        store.objects.ensure_layout()
+        return store
+
+    def _git_has(self, oid: bytes) -> bool:
+        return bool(self.repo.odb.exists(oid.hex()))
+
+    @property
+    def devino_cache(self) -> DevInoCache:
+        if self._cache is None:
+            self._cache = DevInoCache(self.path / "cache" / "devino")
+        return self._cache
+
+    def flush(self) -> None:
+        """Write pending git objects as a pack (not yet durable: see :meth:`_make_durable`)."""
+        if self.writer.finish():
+            maybe_consolidate(self)
+
+    def _make_durable(self) -> None:
+        self.flush()
+        atomic.syncfs(self.path)
+
+    # -- writing ------------------------------------------------------------------------
+
+    def commit_dir(
+        self,
+        src: Path,
+        *,
+        branch: str | None = None,
+        subject: str = "",
+        metadata: Mapping[str, str] = {},  # noqa: B006 - never mutated, part of the contract
+        parents: Sequence[str] = (),
+        timestamp: int | None = None,
+    ) -> str:
+        if branch is not None:
+            refs.check_ref_name(branch)
+        tree = self.write_dir_tree(src)
+        return self.commit_tree(
+            tree,
+            branch=branch,
+            subject=subject,
+            metadata=metadata,
+            parents=parents,
+            timestamp=timestamp,
+        )
+
+    def write_dir_tree(self, src: Path) -> str:
+        importer = DirImporter(self.writer, self.objects, self.devino_cache)
+        try:
+            oid = importer.import_dir(Path(src))
+        except BaseException:
+            self.writer.discard()
+            raise
+        self.flush()
+        self.devino_cache.save()
+        self.files_read = importer.files_read
+        return oid.hex()
+
+    def commit_tree(
+        self,
+        tree: str,
+        *,
+        branch: str | None = None,
+        subject: str = "",
+        metadata: Mapping[str, str] = {},  # noqa: B006 - never mutated, part of the contract
+        parents: Sequence[str] = (),
+        timestamp: int | None = None,
+    ) -> str:
+        if branch is not None:
+            refs.check_ref_name(branch)
+        tree_id = self._full_id(tree)
+        if self.reader.object_type(tree_id) != OBJ_TREE:
+            raise StoreError(f"Cannot commit {tree}: not a tree in this store")
+        parent_ids = [self.resolve(parent) for parent in parents]
+        stamp = int(time.time()) if timestamp is None else int(timestamp)
+        data = commits.encode_commit(tree_id.hex(), parent_ids, subject, metadata, stamp)
+        oid = self.writer.add(OBJ_COMMIT, data)
+        self._make_durable()
+        if branch is not None:
+            refs.write_ref(self.git_dir, branch, oid.hex())
+        return oid.hex()
+
+    def edit(self, tree: str | None = None) -> TreeEditor:
+        base = None if tree is None else self._tree_of(tree)
+        return TreeEditor(self, base)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _full_id(self, text: str) -> bytes:
+        if _HEX.fullmatch(text) is None:
+            raise StoreError(f"{text!r} is not an object id")
+        if len(text) == 40:
+            return bytes.fromhex(text)
+        try:
+            return bytes.fromhex(str(self.repo.expand_id(text)))
+        except (KeyError, ValueError, pygit2.GitError) as err:
+            raise StoreError(f"No object matches {text!r} (or it is ambiguous)") from err
+
+    def resolve(self, rev: str) -> str:
+        """Ref name, full or abbreviated commit id -> full commit id."""
+        try:
+            ref = self.repo.references.get(refs.PREFIX + rev) if rev else None
+        except (ValueError, pygit2.GitError):
+            ref = None
+        if ref is not None:
+            commit = str(ref.target)
+            if self.reader.object_type(bytes.fromhex(commit)) != OBJ_COMMIT:
+                raise StoreError(
+                    f"Ref {rev!r} points to {commit}, which is missing or not a commit",
+                    hint="run `strata fsck`",
+                )
+            return commit
+        if _HEX.fullmatch(rev):
+            oid = self._full_id(rev)
+            if self.reader.object_type(oid) == OBJ_COMMIT:
+                return oid.hex()
+        raise StoreError(
+            f"Unknown ref or commit {rev!r}", hint="list refs with `strata refs --repo PATH`"
+        )
+
+    def _tree_of(self, rev_or_tree: str) -> bytes:
+        if _HEX.fullmatch(rev_or_tree) and not self._is_ref(rev_or_tree):
+            try:
+                oid = self._full_id(rev_or_tree)
+            except StoreError:
+                oid = None
+            if oid is not None and self.reader.object_type(oid) == OBJ_TREE:
+                return oid
+        return bytes.fromhex(self.commit_info(rev_or_tree).tree)
+
+    def _is_ref(self, name: str) -> bool:
+        return (self.git_dir / refs.PREFIX / name).is_file()
+
+    def commit_info(self, rev: str) -> CommitInfo:
+        commit = self.resolve(rev)
+        data = self.reader.read(bytes.fromhex(commit), OBJ_COMMIT)
+        return commits.decode_commit(commit, data)
+
+    def log(self, rev: str) -> list[CommitInfo]:
+        """The commit and its first-parent ancestors, newest first (stops at a gap)."""
+        out = [self.commit_info(rev)]
+        while out[-1].parents:
+            parent = out[-1].parents[0]
+            if self.reader.object_type(bytes.fromhex(parent)) != OBJ_COMMIT:
+                break
+            out.append(self.commit_info(parent))
+        return out
+
+    def lookup(self, rev_or_tree: str, path: str) -> Entry | None:
+        found = self.reader.find(self._tree_of(rev_or_tree), path)
+        if found is None:
+            return None
+        return self.reader.entry(path.strip("/"), *found)
+
+    def read_file(self, rev_or_tree: str, path: str) -> bytes | None:
+        """A regular file's bytes; None if ``path`` is absent, a directory or a symlink
+        (no symlink is followed, neither the last component nor any before it)."""
+        found = self.reader.find(self._tree_of(rev_or_tree), path)
+        if found is None or found[0] != GIT_FILE:
+            return None
+        fd = self.objects.open_object(found[1].hex())
+        try:
+            chunks = []
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
+    def walk(self, rev_or_tree: str, path: str = "") -> Iterator[Entry]:
+        found = self.reader.find(self._tree_of(rev_or_tree), path)
+        if found is None:
+            raise StoreError(f"No such path {path!r} in {rev_or_tree}")
+        mode, oid = found
+        clean = path.strip("/")
+        if mode != GIT_TREE:
+            yield self.reader.entry(clean, mode, oid)
+            return
+        yield from self.reader.walk(oid, clean)
+
+    def subtree(self, rev_or_tree: str, path: str) -> str | None:
+        found = self.reader.find(self._tree_of(rev_or_tree), path)
+        if found is None or found[0] != GIT_TREE:
+            return None
+        return found[1].hex()
+
+    def diff(self, a: str, b: str) -> list[DiffEntry]:
+        return diff_trees(self.reader, self._tree_of(a), self._tree_of(b))
+
+    def checkout(
+        self, rev_or_tree: str, dest: Path, *, hardlink: bool = True, subpath: str = ""
+    ) -> None:
+        root = self._tree_of(rev_or_tree)
+        found = self.reader.find(root, subpath)
+        if found is None or found[0] != GIT_TREE:
+            raise StoreError(f"Cannot check out {subpath!r} of {rev_or_tree}: not a directory")
+        checkout_tree(self, found[1], Path(dest), hardlink=hardlink)
+
+    # -- refs and maintenance -----------------------------------------------------------
+
+    def refs(self, prefix: str = "") -> dict[str, str]:
+        return refs.list_refs(self.repo, prefix)
+
+    def set_ref(self, name: str, commit: str) -> None:
+        refs.check_ref_name(name)
+        commit_id = self.resolve(commit)
+        self._make_durable()
+        refs.write_ref(self.git_dir, name, commit_id)
+
+    def delete_ref(self, name: str) -> None:
+        refs.delete_ref(self.repo, self.git_dir, name)
+
+    def fsck(self) -> list[str]:
+        from core.fsck import fsck  # noqa: PLC0415 - only maintenance verbs need it
+
+        return fsck(self)
+
+    def prune(self, extra_roots: Iterable[str] = ()) -> PruneStats:
+        return prune_store(self, extra_roots)
