@@ -11,7 +11,15 @@ import pytest
 from core.store import Store
 from fixtures.rpms import build_rpm
 from tests.conftest import needs_bwrap, needs_rpmbuild
-from tests.e2e.cli_pkg_support import REF_V2, World, local_rpm
+from tests.e2e.cli_pkg_support import (
+    BASE_TIMESTAMP,
+    REF_V1,
+    REF_V2,
+    World,
+    base_v1_rpms,
+    build_base_tree,
+    local_rpm,
+)
 
 pytestmark = [needs_bwrap, needs_rpmbuild]
 
@@ -74,6 +82,31 @@ def test_rebase_drops_what_the_new_base_provides(world: World, state: dict[str, 
     assert first["packages"] == ["hello", "tool"]
     assert first["layered-packages"] == ["hello-1.0-1.x86_64", "tool-1.0-1.x86_64"]
     assert "InactiveRequests: libhello" in world.strata("status").stdout
+
+
+def test_rebase_onto_a_conflicting_base_names_both_packages(world: World, tmp_path: Path) -> None:
+    rpms = [
+        *base_v1_rpms(),
+        build_rpm("othertool", files={"/usr/bin/tool": "#!/bin/sh\necho other\n"}),
+    ]
+    tree = build_base_tree(tmp_path / "base-3", rpms, version="3", repo_url=world.repo_dir.as_uri())
+    Store.open(world.sysroot / "ostree" / "repo").commit_dir(
+        tree, branch="testos/base/v3", metadata={"version": "3"}, timestamp=BASE_TIMESTAMP
+    )
+    before = world.snapshot()
+    result = world.strata("rebase", "testos/base/v3", expect=1)
+    assert "tool" in result.stderr and "othertool" in result.stderr, result.stderr
+    assert world.snapshot() == before
+
+
+def test_inactive_request_comes_back_into_force(world: World, state: dict[str, Any]) -> None:
+    world.strata("rebase", REF_V1)
+    first = world.status()[0]
+    assert first["base-checksum"] == state["v1"]
+    assert first["packages"] == ["hello", "libhello", "tool"]
+    assert "libhello-1.0-1.x86_64" in first["layered-packages"]
+    world.strata("rebase", REF_V2)
+    assert world.status()[0]["packages"] == ["hello", "tool"]
 
 
 def test_override_remove_and_reset(world: World) -> None:
