@@ -252,7 +252,16 @@ class Engine:
 
     def rollback(self) -> Result:
         with self.sysroot.lock():
+            pending = [
+                d for d in self.sysroot.deployments() if d.staged and d.osname == self.osname
+            ]
             deployment = self.sysroot.rollback(self.osname)
+        if pending:
+            text = (
+                f"Discarded the pending deployment '{pending[0].checksum}.{pending[0].serial}'; "
+                f"'{deployment.checksum}.{deployment.serial}' stays the default."
+            )
+            return Result(Outcome.DEPLOYED, text, deployment)
         text = f"Moving '{deployment.checksum}.{deployment.serial}' to be first deployment\n"
         return Result(Outcome.DEPLOYED, text + "Run 'reboot' to start using it.", deployment)
 

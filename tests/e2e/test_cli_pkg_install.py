@@ -182,3 +182,12 @@ def test_rollback_after_reboot(world: World, state: dict[str, Any]) -> None:
 def test_a_second_mutating_command_fails_at_once_while_locked(world: World) -> None:
     with Sysroot.open(world.sysroot).lock():
         refused(world, "install", "tool", match="locked")
+
+
+def test_rollback_discards_a_pending_deployment(world: World) -> None:
+    before = [d["id"] for d in world.status()]
+    world.strata("install", "tool")
+    assert world.status()[0]["staged"]
+    out = world.strata("rollback").stdout
+    assert "Discarded the pending deployment" in out
+    assert [d["id"] for d in world.status()] == before
