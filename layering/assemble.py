@@ -53,12 +53,12 @@ def assemble(
 ) -> str:
     """The new tree id: ``base`` (a commit, or None for an empty tree) plus ``packages``.
 
-    ``remove`` holds base NEVRAs dropped by an override. ``base_root`` is accepted for
-    the engine's benefit (a checkout of ``base``), but the scripts currently run over a
-    fresh hardlinked checkout of the assembled tree. ``timestamp`` (default: the base
+    ``remove`` holds base NEVRAs dropped by an override. ``base_root`` (an existing
+    hardlinked checkout of ``base``, e.g. its deployment) lets the scripts run over
+    [only the packages' paths, base_root] instead of a checkout of the whole tree, so
+    the cost follows the packages, not the base. ``timestamp`` (default: the base
     commit's, else 0) becomes the rpmdb's install time, so the result is reproducible.
     """
-    del base_root  # see the docstring: correctness first, the delta lower comes later
     ordered = sorted(packages, key=lambda p: p.nevra)
     base_info = store.commit_info(base) if base is not None else None
     when = timestamp if timestamp is not None else (base_info.timestamp if base_info else 0)
@@ -70,18 +70,29 @@ def assemble(
             base_db, base_hdrs = None, []
         removed = _removed_headers(base_hdrs, remove)
         kept = [h for h in base_hdrs if nevra(h) not in set(remove)]
-        with progress.step("Assembling"):
-            current = _union(store, base_info.tree if base_info else None, ordered, removed, kept)
         base_tree = base_info.tree if base_info else None
+        with progress.step("Assembling"):
+            current, adapted = _union(store, base_tree, ordered, removed, kept)
         etc_lib = _user_files(store, base_tree)
         if not compose:
             current = _users_for_scripts(store, current, etc_lib)
+        delta = None
+        if base_root is not None and base_tree is not None and not removed and base_root.is_dir():
+            delta = _delta_tree(store, base_tree, current, adapted)
         plan = plan_scripts([p.hdr() for p in ordered], kept, compose=compose)
         plan = ScriptPlan(
             scripts=plan.scripts + _postprocess_scripts(postprocess), ignored=plan.ignored
         )
         if plan.scripts:
-            current = _run(store, current, plan, workdir=workdir, progress=progress, when=when)
+            current = _run(
+                store,
+                current,
+                plan,
+                lowers=(delta, base_root) if delta is not None and base_root else None,
+                workdir=workdir,
+                progress=progress,
+                when=when,
+            )
         editor = store.edit(current)
         _split_users(store, editor, current, etc_lib, compose=compose)
         _fix_owners(store, editor, current, ordered, progress)
@@ -130,19 +141,51 @@ def _union(
     packages: Sequence[ImportedPackage],
     removed: Sequence[Header],
     kept: Sequence[Header],
-) -> str:
+) -> tuple[str, list[str]]:
+    """The union's tree id, and each package's tree as it was overlaid."""
     editor = store.edit(base_tree)
     if removed:
         _remove_files(editor, removed, kept, packages)
     current = editor.write()
     owners: dict[str, str] = {}
     base_owner = _lazy_owner_map(kept)
+    overlaid = []
     for pkg in packages:
         adapted = _check_and_adapt(store, current, pkg, owners, base_owner)
         editor = store.edit(current)
         editor.overlay(adapted, label=pkg.nevra)
         current = editor.write()
-    return current
+        overlaid.append(adapted)
+    return current, overlaid
+
+
+def _delta_tree(store: Store, base_tree: str, current: str, overlaid: Sequence[str]) -> str:
+    """What the union adds to the base (package paths, merged passwd/group), as a tree
+    to stack over a checkout of the base: directories carry the union's metadata, so
+    overlayfs shows scripts exactly the assembled tree."""
+    editor = store.edit(None)
+    root = store.lookup(base_tree, "")
+    if root is not None:
+        editor.put_dir("", root.meta)
+    for tree in overlaid:
+        editor.overlay(tree, label="package")
+    for name in passwd.DATABASES:
+        path = f"{passwd.ETC}/{name}"
+        entry = store.lookup(current, path)
+        data = store.read_file(current, path)
+        if entry is not None and data is not None and data != store.read_file(base_tree, path):
+            _ensure_dirs_like(store, editor, current, path)
+            editor.put_file(path, data, entry.meta)
+    return editor.write()
+
+
+def _ensure_dirs_like(store: Store, editor: TreeEditor, tree: str, path: str) -> None:
+    parts = path.split("/")[:-1]
+    for i in range(1, len(parts) + 1):
+        parent = "/".join(parts[:i])
+        if not editor.exists(parent):
+            entry = store.lookup(tree, parent)
+            editor.put_dir(parent, entry.meta if entry is not None else _DIR_META)
 
 
 def _remove_files(
@@ -367,14 +410,28 @@ def _postprocess_scripts(lines: Sequence[str]) -> tuple[Script, ...]:
 
 
 def _run(
-    store: Store, tree: str, plan: ScriptPlan, *, workdir: Path, progress: Progress, when: int
+    store: Store,
+    tree: str,
+    plan: ScriptPlan,
+    *,
+    lowers: tuple[str, Path] | None,
+    workdir: Path,
+    progress: Progress,
+    when: int,
 ) -> str:
+    """Run ``plan`` over ``tree`` (or over [delta tree, base checkout]); fold writes back."""
     with tempfile.TemporaryDirectory(prefix="scripts-", dir=workdir) as tmp:
         lower = Path(tmp) / "lower"
         upper = Path(tmp) / "upper"
-        store.checkout(tree, lower, hardlink=True)
+        stack: list[Path] = [lower]
+        if lowers is not None:
+            delta, base_root = lowers
+            store.checkout(delta, lower, hardlink=True)
+            stack.append(base_root)
+        else:
+            store.checkout(tree, lower, hardlink=True)
         upper.mkdir()
-        run_scripts(plan, lowers=[lower], upper=upper, progress=progress, source_date_epoch=when)
+        run_scripts(plan, lowers=stack, upper=upper, progress=progress, source_date_epoch=when)
         editor = store.edit(tree)
         editor.apply_upper(upper)
         return editor.write()

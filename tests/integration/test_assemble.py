@@ -170,3 +170,26 @@ def test_failing_script_aborts(world: tuple[Store, str], tmp_path: Path) -> None
     with pytest.raises(TriggerError) as err:
         layer(store, base, [bad], tmp_path)
     assert "badpost" in str(err.value)
+
+
+def test_base_checkout_as_lower_gives_the_same_tree(
+    world: tuple[Store, str], tmp_path: Path
+) -> None:
+    """The fast path (scripts over [package paths, the base's deployment]) and the full
+    checkout give byte-identical trees, scripts, users and triggers included."""
+    store, base = world
+    pre = "grep -q ^fast: /etc/passwd || echo fast:x:991:991::/:/sbin/nologin >> /etc/passwd\n"
+    extra = build_rpm(
+        "fastpath",
+        files={"/usr/share/fastpath/f": FileSpec("f\n", user="fast")},
+        scripts={"pre": pre, "post": "echo touched > /usr/share/fastpath/by-post"},
+    )
+    pkgs = [import_rpm(store, p) for p in [*strace_packages(), extra]]
+    deployment = tmp_path / "deployment"
+    store.checkout(base, deployment)
+    slow = layer(store, base, pkgs, tmp_path)
+    fast = layer(store, base, pkgs, tmp_path, base_root=deployment)
+    assert fast == slow
+    assert store.read_file(fast, "usr/share/fastpath/by-post") == b"touched\n"
+    owned = store.lookup(fast, "usr/share/fastpath/f")
+    assert owned is not None and owned.meta.uid == 991
