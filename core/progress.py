@@ -35,23 +35,56 @@ class QuietProgress:
 
 
 class TextProgress:
-    """Human-readable progress on stderr; each step is timed."""
+    """Human-readable progress on stderr; each step is timed.
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    On a terminal a step shows ``Name...`` while it runs and completes the same line
+    with ``done (1.23s)``, as rpm-ostree does; elsewhere (logs, pipes) only the finished
+    line is written, so captured output carries one line per step.
+    """
+
+    def __init__(self, stream: TextIO | None = None, *, tty: bool | None = None) -> None:
         self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self._open_line = False
+
+    def _print(self, text: str) -> None:
+        self._print_close()
+        print(text, file=self.stream, flush=True)
 
     def message(self, text: str) -> None:
-        print(text, file=self.stream)
+        self._print(text)
 
     def warning(self, text: str) -> None:
-        print(f"warning: {text}", file=self.stream)
+        self._print(f"warning: {text}")
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
         start = time.monotonic()
-        print(f"{name}...", file=self.stream, flush=True)
-        yield
-        print(f"{name}... done ({time.monotonic() - start:.2f}s)", file=self.stream, flush=True)
+        if self.tty:
+            self._print_open(f"{name}... ")
+        outcome = "failed"
+        try:
+            yield
+            outcome = "done"
+        finally:
+            elapsed = f"{outcome} ({time.monotonic() - start:.2f}s)"
+            if self._open_line:
+                self.stream.write(f"{elapsed}\n")
+                self.stream.flush()
+                self._open_line = False
+            else:
+                self._print(f"{name}... {elapsed}")
+
+    def _print_open(self, text: str) -> None:
+        self._print_close()
+        self.stream.write(text)
+        self.stream.flush()
+        self._open_line = True
+
+    def _print_close(self) -> None:
+        if self._open_line:
+            self.stream.write("\n")
+            self._open_line = False
 
 
 class JsonProgress:
@@ -73,5 +106,10 @@ class JsonProgress:
     def step(self, name: str) -> Iterator[None]:
         start = time.monotonic()
         self._emit(type="step-start", step=name)
-        yield
-        self._emit(type="step-end", step=name, seconds=round(time.monotonic() - start, 3))
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            seconds = round(time.monotonic() - start, 3)
+            self._emit(type="step-end", step=name, seconds=seconds, ok=ok)
