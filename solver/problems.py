@@ -135,11 +135,12 @@ class ProblemWriter:
                 "these cannot be layered together: drop one of the requests",
             )
         if t == _S.SOLVER_RULE_PKG_NOT_INSTALLABLE:
-            return (
-                f"{nevra(s)} cannot be installed on this system (architecture "
-                f"{s.arch} or a broken package)",
-                "pick a package built for this architecture",
-            )
+            if not self.pool.isknownarch(s.archid):
+                return (
+                    f"{nevra(s)} is built for {s.arch}, which this system cannot run",
+                    "pick the package built for this architecture",
+                )
+            return (f"{nevra(s)} is not installable (a broken package)", None)
         if t == _S.SOLVER_RULE_PKG_SELF_CONFLICT:
             return (f"{nevra(s)} conflicts with itself ({dep})", "the package is broken")
         if t in (_S.SOLVER_RULE_JOB_NOTHING_PROVIDES_DEP, _S.SOLVER_RULE_JOB_UNKNOWN_PACKAGE):

@@ -247,6 +247,9 @@ class RepoLoader:
         repo.internalize()
         if cdir is not None:
             write_solv(cdir / f"{sha}.solv", repo)
+            for old in cdir.glob("*.solv"):  # older metadata sets of this repo: never used again
+                if not old.name.startswith(sha):
+                    old.unlink(missing_ok=True)
         return repo, loaded
 
     def add_filelists(self, repo: solv.Repo, loaded: LoadedRepo) -> bool:

@@ -281,3 +281,17 @@ def test_empty_request_is_an_empty_transaction() -> None:
 def test_request_for_an_obsoleted_name_installs_its_successor() -> None:
     repo = REPO + "=Pkg: oldtool 1 1 x86_64\n=Pkg: newtool 2 1 x86_64\n=Obs: oldtool < 2\n"
     assert names(run("oldtool", repo=repo)) == ["newtool-2-1.x86_64"]
+
+
+def test_explicit_newer_version_of_a_base_package_points_to_override_replace() -> None:
+    (problem,) = problems("bar >= 2.0")
+    assert "bar-2.0-1.x86_64 would replace base package bar-1.0-1.x86_64" in problem
+    assert "`strata override replace` bar" in problem
+
+
+def test_foreign_architecture_local_package_is_refused() -> None:
+    pool, files = _with_commandline("=Pkg: armthing 1 1 aarch64\n")
+    with pytest.raises(SolveError) as caught:
+        solve_pool(pool, PoolInput(local=files))  # type: ignore[arg-type]
+    (problem,) = caught.value.problems
+    assert problem.startswith("armthing-1-1.aarch64 is built for aarch64, which this system cannot")
