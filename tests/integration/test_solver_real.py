@@ -159,9 +159,9 @@ def test_second_solve_uses_the_solv_caches_not_the_xml(
     assert names(again) == ["newcomer-1-1.x86_64"]
     assert again.repomd != first.repomd
     # The cache keeps only the current metadata set of the repo.
-    assert sorted(p.name for p in (cache / "repos" / "test").glob("*.solv")) == [
-        f"{again.repomd[0][1]}.solv"
-    ]
+    assert {
+        p.name.split("-")[0].removesuffix(".solv") for p in cache.glob("repos/test/*.solv")
+    } == {again.repomd[0][1]}
 
 
 def test_cache_only_uses_the_cache_or_says_it_is_empty(
