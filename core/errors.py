@@ -21,8 +21,14 @@ class StrataError(Exception):
         err.args = (f"{context}: {self.args[0] if self.args else ''}", *self.args[1:])
         return err
 
+    def details(self) -> list[str]:
+        """Lines shown under the message, before the hint (subclasses add theirs)."""
+        return []
+
     def __str__(self) -> str:
         text = str(self.args[0]) if self.args else ""
+        for line in self.details():
+            text += f"\n  {line}"
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text
@@ -47,11 +53,8 @@ class SolveError(StrataError):
         super().__init__(message, hint=hint)
         self.problems = problems
 
-    def __str__(self) -> str:
-        text = super().__str__()
-        for problem in self.problems:
-            text += f"\n  - {problem}"
-        return text
+    def details(self) -> list[str]:
+        return [f"- {problem}" for problem in self.problems]
 
 
 class FetchError(StrataError):
@@ -83,13 +86,10 @@ class TriggerError(StrataError):
         self.returncode = returncode
         self.output_tail = output_tail
 
-    def __str__(self) -> str:
-        text = super().__str__()
-        if self.output_tail:
-            text += "\n  last output:\n" + "\n".join(
-                "    " + line for line in self.output_tail.splitlines()
-            )
-        return text
+    def details(self) -> list[str]:
+        if not self.output_tail:
+            return []
+        return ["last output:", *("  " + line for line in self.output_tail.splitlines())]
 
 
 class ConfigError(StrataError):
