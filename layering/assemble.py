@@ -10,7 +10,8 @@ never copied and base directories no package touches keep their tree ids. Around
    metadata it already has (the base's, or the first package's);
 3. scripts run in the triggers sandbox over a hardlinked checkout, their writes are
    folded back with apply_upper; scripts see the union of the base's users;
-4. users the scripts created move to usr/lib/passwd / usr/lib/group (see passwd.py);
+4. users the scripts created move to usr/lib/passwd / usr/lib/group (see passwd.py),
+   joined by users the packages declare in sysusers.d (see sysusers.py);
 5. entries owned by other users than root get their real owner now that the names
    resolve (package trees store them as root, see rpmimport.py);
 6. the rpmdb: a copy of the base's plus a justdb transaction, grafted in last.
@@ -27,7 +28,7 @@ from pathlib import Path
 from core.errors import ConflictError, PackageError
 from core.progress import Progress
 from core.store import Entry, EntryKind, FileMeta, Store, TreeEditor
-from layering import passwd, pathrules, tmpfiles
+from layering import passwd, pathrules, sysusers, tmpfiles
 from layering.rpmdb import write_rpmdb
 from layering.rpmheaders import RPMDB_DIR, Header, checkout_rpmdb, nevra, read_rpmdb
 from layering.rpmimport import ImportedPackage, PackageFile, package_files
@@ -94,8 +95,8 @@ def assemble(
                 when=when,
             )
         editor = store.edit(current)
-        _split_users(store, editor, current, etc_lib, compose=compose)
-        _fix_owners(store, editor, current, ordered, progress)
+        users, groups = _settle_users(store, editor, current, etc_lib, ordered, compose=compose)
+        _fix_owners(store, editor, current, ordered, users=users, groups=groups, progress=progress)
         _graft_rpmdb(
             store,
             editor,
@@ -302,22 +303,37 @@ def _users_for_scripts(
     return editor.write() if changed else current
 
 
-def _split_users(
+def _settle_users(
     store: Store,
     editor: TreeEditor,
     current: str,
     etc_lib: Mapping[str, tuple[bytes | None, bytes | None]],
+    packages: Sequence[ImportedPackage],
     *,
     compose: bool,
-) -> None:
+) -> tuple[Mapping[str, int], Mapping[str, int]]:
+    """Split users after the scripts, add sysusers.d users; return name -> id maps."""
+    final: dict[str, passwd.Split] = {}
     for name in passwd.DATABASES:
         after = store.read_file(current, f"{passwd.ETC}/{name}")
         lib_now = store.read_file(current, f"{passwd.LIB}/{name}")
         if compose:
-            split = passwd.split_composed(name, after, lib_now)
+            final[name] = passwd.split_composed(name, after, lib_now)
         else:
             etc, lib = etc_lib[name]
-            split = passwd.split_after_scripts(etc, lib, after)
+            final[name] = passwd.split_after_scripts(etc, lib, after)
+    added = sysusers.apply(
+        _sysusers_confs(store, current, packages),
+        (final["passwd"].etc or b"") + (final["passwd"].lib or b""),
+        (final["group"].etc or b"") + (final["group"].lib or b""),
+    )
+    for name, lines in (("passwd", added.passwd), ("group", added.group)):
+        if lines:
+            lib = final[name].lib or b""
+            final[name] = passwd.Split(
+                final[name].etc, lib + "".join(f"{x}\n" for x in lines).encode()
+            )
+    for name, split in final.items():
         for rel, data in ((passwd.ETC, split.etc), (passwd.LIB, split.lib)):
             path = f"{rel}/{name}"
             entry = store.lookup(current, path)
@@ -327,19 +343,45 @@ def _split_users(
             _ensure_dirs(editor, path)
             editor.put_file(path, data, meta)
     if not compose:
-        for name in passwd.SHADOWS:
-            etc, _ = etc_lib[name]
-            path = f"{passwd.ETC}/{name}"
-            now = store.read_file(current, path)
-            if now == etc:
-                continue
-            if etc is None:
-                if editor.exists(path):
-                    editor.remove(path)
-            else:
-                entry = store.lookup(current, path)
-                assert entry is not None
-                editor.put_file(path, etc, entry.meta)
+        _restore_shadows(store, editor, current, etc_lib)
+    return (
+        passwd.ids(final["passwd"].etc, final["passwd"].lib),
+        passwd.ids(final["group"].etc, final["group"].lib),
+    )
+
+
+def _sysusers_confs(store: Store, current: str, packages: Sequence[ImportedPackage]) -> list[bytes]:
+    """The sysusers.d files the packages ship, in path order (as the tree has them now)."""
+    paths = sorted(
+        {
+            e.path
+            for pkg in packages
+            if store.subtree(pkg.tree, sysusers.SYSUSERS_DIR) is not None
+            for e in store.walk(pkg.tree, sysusers.SYSUSERS_DIR)
+            if e.kind == EntryKind.FILE and e.path.endswith(".conf")
+        }
+    )
+    return [data for p in paths if (data := store.read_file(current, p)) is not None]
+
+
+def _restore_shadows(
+    store: Store,
+    editor: TreeEditor,
+    current: str,
+    etc_lib: Mapping[str, tuple[bytes | None, bytes | None]],
+) -> None:
+    for name in passwd.SHADOWS:
+        etc, _ = etc_lib[name]
+        path = f"{passwd.ETC}/{name}"
+        if store.read_file(current, path) == etc:
+            continue
+        if etc is None:
+            if editor.exists(path):
+                editor.remove(path)
+        else:
+            entry = store.lookup(current, path)
+            assert entry is not None
+            editor.put_file(path, etc, entry.meta)
 
 
 def _ensure_dirs(editor: TreeEditor, path: str) -> None:
@@ -355,17 +397,12 @@ def _fix_owners(
     editor: TreeEditor,
     current: str,
     packages: Sequence[ImportedPackage],
+    *,
+    users: Mapping[str, int],
+    groups: Mapping[str, int],
     progress: Progress,
 ) -> None:
     """Give entries owned by users other than root their ids, now that the names resolve."""
-    users = passwd.ids(
-        store.read_file(current, f"{passwd.ETC}/passwd"),
-        store.read_file(current, f"{passwd.LIB}/passwd"),
-    )
-    groups = passwd.ids(
-        store.read_file(current, f"{passwd.ETC}/group"),
-        store.read_file(current, f"{passwd.LIB}/group"),
-    )
     for pkg in packages:
         for path, f in _tree_paths(pkg.hdr()):
             if f.user == "root" and f.group == "root":

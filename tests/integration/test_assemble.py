@@ -193,3 +193,23 @@ def test_base_checkout_as_lower_gives_the_same_tree(
     assert store.read_file(fast, "usr/share/fastpath/by-post") == b"touched\n"
     owned = store.lookup(fast, "usr/share/fastpath/f")
     assert owned is not None and owned.meta.uid == 991
+
+
+def test_sysusers_users_exist_for_the_files_they_own(
+    world: tuple[Store, str], tmp_path: Path
+) -> None:
+    store, base = world
+    rpm_path = build_rpm(
+        "sysd",
+        files={
+            "/usr/lib/sysusers.d/sysd.conf": 'u sysd - "Sys daemon"\n',
+            "/usr/libexec/sysd": FileSpec("s\n", mode=0o750, user="sysd", group="sysd"),
+        },
+    )
+    tree = layer(store, base, [import_rpm(store, rpm_path)], tmp_path)
+    lib_passwd = store.read_file(tree, "usr/lib/passwd") or b""
+    line = next(x for x in lib_passwd.decode().splitlines() if x.startswith("sysd:"))
+    uid = int(line.split(":")[2])
+    entry = store.lookup(tree, "usr/libexec/sysd")
+    assert entry is not None and (entry.meta.uid, entry.meta.gid) == (uid, uid)
+    assert b"sysd:x:" in (store.read_file(tree, "usr/lib/group") or b"")
