@@ -404,12 +404,13 @@ class Engine:
             text = f"Downloaded {len(paths)} packages ({cached} already cached)."
             return Result(Outcome.DOWNLOADED, text, notices=tuple(change.notices))
         obtained = fetcher.obtain(remote)
-        by_nevra = {p.nevra: p for p in obtained.packages}
-        for pkg in (*tx.install, *(p for _, p in tx.replace)):
-            if pkg.repo == COMMANDLINE:
-                by_nevra[pkg.nevra] = self._import_local(fetcher, pkg, change)
-        layered = [by_nevra[p.nevra] for p in tx.install]
-        replacing = [by_nevra[p.nevra] for _, p in tx.replace]
+        fetched = iter(obtained.packages)
+        wanted = [*tx.install, *(p for _, p in tx.replace)]
+        imported = [
+            self._import_local(fetcher, p) if p.repo == COMMANDLINE else next(fetched)
+            for p in wanted
+        ]
+        layered, replacing = imported[: len(tx.install)], imported[len(tx.install) :]
         commit = self._build_commit(change, tx, layered + replacing, digest, work)
         with self.progress.step("Staging"):
             deployment = self.sysroot.deploy(self.osname, commit, origin)
@@ -427,9 +428,7 @@ class Engine:
         )
         return Result(Outcome.DEPLOYED, text, deployment, tuple(change.notices))
 
-    def _import_local(
-        self, fetcher: PackageFetcher, pkg: PackageRef, change: _Change
-    ) -> ImportedPackage:
+    def _import_local(self, fetcher: PackageFetcher, pkg: PackageRef) -> ImportedPackage:
         path = Path(pkg.location)
         info = read_rpm_file(path)
         keep_local_rpm(self.store, info)

@@ -184,26 +184,22 @@ class PackageFetcher:
         return paths, cached
 
     def obtain(self, packages: Sequence[PackageRef]) -> Obtained:
-        """Every package imported; cached ones are reused without touching the network."""
-        imported: list[ImportedPackage] = []
-        todo: list[PackageRef] = []
-        for pkg in packages:
-            found = find_cached(self.store, pkg.checksum)
-            if found is not None:
-                imported.append(found)
-            else:
-                todo.append(pkg)
-        fetched: list[tuple[PackageRef, Path]] = []
+        """Every package imported, in input order; cached ones never touch the network."""
+        found: list[ImportedPackage | None] = [
+            find_cached(self.store, p.checksum) for p in packages
+        ]
+        todo = [i for i, pkg in enumerate(found) if pkg is None]
+        paths: dict[int, Path] = {}
         if todo:
             with self.progress.step("Downloading"):
-                for pkg in todo:
-                    path = self._download(pkg)
-                    self._verify(pkg, path)
-                    fetched.append((pkg, path))
+                for i in todo:
+                    paths[i] = self._download(packages[i])
+                    self._verify(packages[i], paths[i])
             with self.progress.step("Importing"):
-                for pkg, path in fetched:
-                    imported.append(self.import_file(path, pkg.checksum))
-        return Obtained(tuple(imported), len(packages) - len(todo), len(todo))
+                for i in todo:
+                    found[i] = self.import_file(paths[i], packages[i].checksum)
+        imported = tuple(p for p in found if p is not None)
+        return Obtained(imported, len(packages) - len(todo), len(todo))
 
     def import_file(self, path: Path, checksum: str = "") -> ImportedPackage:
         """Import one verified .rpm and index it by its file digest."""
