@@ -191,3 +191,12 @@ def test_rollback_discards_a_pending_deployment(world: World) -> None:
     out = world.strata("rollback").stdout
     assert "Discarded the pending deployment" in out
     assert [d["id"] for d in world.status()] == before
+
+
+def test_allow_inactive_records_the_request_without_layering_it(world: World) -> None:
+    result = world.strata("install", "--allow-inactive", "xzlib")
+    assert "Package 'xzlib' is already provided by the base" in result.stdout + result.stderr
+    first = world.status()[0]
+    assert first["requested-packages"] == ["xzlib"]
+    assert first["packages"] == [] and first["layered-packages"] == []
+    assert "InactiveRequests: xzlib" in world.strata("status").stdout
