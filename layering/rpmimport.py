@@ -30,7 +30,7 @@ from typing import BinaryIO, cast
 
 import rpm
 
-from core.errors import PackageError
+from core.errors import PackageError, StoreError
 from core.store import FileMeta, Store, TreeEditor
 from layering import filecaps, pathrules, tmpfiles
 from layering.rpmheaders import Header, header_from_head, nevra, transaction_set
@@ -168,7 +168,13 @@ def import_rpm(store: Store, path: Path, *, compose: bool = False) -> ImportedPa
         _verify_payload(fd, payload_offset, hdr, path)
         os.lseek(fd, payload_offset, os.SEEK_SET)
         editor = store.edit(None)
-        _write_payload(editor, fd, hdr, label, compose=compose, spool=stack)
+        try:
+            _write_payload(editor, fd, hdr, label, compose=compose, spool=stack)
+        except StoreError as err:  # e.g. a payload entry below a payload symlink
+            raise PackageError(
+                f"{label} has a payload Strata refuses: {err}",
+                hint="the package is malformed or hostile; do not install it",
+            ) from err
         tree = editor.write()
     header_blob = bytes(hdr.unload())
     name = _str(hdr[rpm.RPMTAG_NAME])
@@ -239,10 +245,19 @@ def _meta_for(f: PackageFile) -> FileMeta:
 _PARENT_META = FileMeta(uid=0, gid=0, mode=stat.S_IFDIR | 0o755)
 
 
-def _ensure_parents(editor: TreeEditor, path: str, made: set[str]) -> None:
+def _ensure_parents(
+    editor: TreeEditor, path: str, made: set[str], leaves: set[str], label: str
+) -> None:
+    """Create missing parent directories; a parent the payload placed as a file or symlink
+    means an entry below a symlink, which rpm would follow: refused."""
     parts = path.split("/")[:-1]
     for i in range(1, len(parts) + 1):
         parent = "/".join(parts[:i])
+        if parent in leaves:
+            raise PackageError(
+                f"{label} places /{path} below /{parent}, which it ships as a file or symlink",
+                hint="the package is malformed or hostile; do not install it",
+            )
         if parent not in made:
             editor.put_dir(parent, _PARENT_META)
             made.add(parent)
@@ -287,6 +302,7 @@ def _write_payload(
     for index, data in content.items():
         by_inode[inodes[index]] = data
     made: set[str] = set()
+    leaves: set[str] = set()
     lines: list[tmpfiles.TmpfilesLine] = []
     for f in sorted(files, key=lambda f: placements[f.index].path or f.path):
         where = placements[f.index]
@@ -295,17 +311,21 @@ def _write_payload(
             continue
         if where.action == pathrules.Action.DROP or f.ghost:
             continue
-        _ensure_parents(editor, where.path, made)
+        _ensure_parents(editor, where.path, made, leaves, label)
+        if where.path in leaves or (where.path in made and f.kind != pathrules.Kind.DIR):
+            raise PackageError(
+                f"{label} ships /{where.path} twice (as {f.path} and another path)",
+                hint="the package is malformed; do not install it",
+            )
         _put(editor, f, where.path, content.get(f.index, by_inode.get(inodes[f.index], b"")), label)
-        if f.kind == pathrules.Kind.DIR:
-            made.add(where.path)
+        (made if f.kind == pathrules.Kind.DIR else leaves).add(where.path)
         if where.opt_link:
             target = "/usr/lib" + where.opt_link  # /opt/X -> /usr/lib/opt/X
             lines.append(tmpfiles.TmpfilesLine("L", where.opt_link, target=target))
     if lines:
         name = _str(hdr[rpm.RPMTAG_NAME])
         conf = tmpfiles.conf_name(name)
-        _ensure_parents(editor, conf, made)
+        _ensure_parents(editor, conf, made, leaves, label)
         editor.put_file(
             conf,
             tmpfiles.render(lines, package=label),

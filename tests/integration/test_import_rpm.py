@@ -173,3 +173,20 @@ def test_compose_rules_accept_a_filesystem_package(store: Store) -> None:
     assert entries["srv"].kind == EntryKind.DIR
     assert entries["bin"].target == "usr/bin"
     assert "var" not in entries or not any(p.startswith("var/") for p in entries)
+
+
+def test_entry_below_a_payload_symlink_is_refused(store: Store) -> None:
+    """rpmbuild happily packages /usr/share/x/evil beside the symlink /usr/share/x -> real;
+    unpacking it on disk would write through the symlink. Strata refuses the package."""
+    rpm_path = build_rpm(
+        "hostile",
+        files={
+            "/usr/share/real/evil": "evil\n",
+            "/usr/share/x": FileSpec(kind=FileKind.SYMLINK, target="real"),
+            "/usr/share/x/evil": "evil\n",
+        },
+    )
+    with pytest.raises(PackageError) as err:
+        import_rpm(store, rpm_path)
+    assert "/usr/share/x/evil below /usr/share/x" in str(err.value)
+    assert store.refs() == {}
