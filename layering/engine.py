@@ -19,7 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from core.deployment import Deployment
-from core.errors import StoreError, SysrootError
+from core.errors import FetchError, StoreError, SysrootError
 from core.origin import Origin
 from core.progress import Progress
 from core.store import Store
@@ -92,6 +92,7 @@ class _Change:
     new_names: tuple[str, ...] = ()
     local_files: tuple[RpmFileInfo, ...] = ()
     check_only: bool = False
+    shrinking: bool = False  # nothing new asked for: cached repo metadata is enough
     notices: list[str] = field(default_factory=list)
 
 
@@ -204,7 +205,7 @@ class Engine:
                 req = rq.remove_all(cur.requests)
             else:
                 req = rq.remove_packages(cur.requests, names, idempotent=opts.idempotent)
-            change = _Change(cur.base_ref, cur.base_commit, req)
+            change = _Change(cur.base_ref, cur.base_commit, req, shrinking=True)
             return self._realize(cur, change, opts)
 
     def rebase(self, ref: str, opts: Options = Options()) -> Result:
@@ -230,7 +231,8 @@ class Engine:
             cur = self.current()
             base = self.base_package_names(cur.base_commit)
             req = rq.add_override_remove(cur.requests, names, base)
-            return self._realize(cur, _Change(cur.base_ref, cur.base_commit, req), opts)
+            change = _Change(cur.base_ref, cur.base_commit, req, shrinking=True)
+            return self._realize(cur, change, opts)
 
     def override_replace(self, files: Sequence[str], opts: Options = Options()) -> Result:
         with self.sysroot.lock():
@@ -248,7 +250,8 @@ class Engine:
         with self.sysroot.lock():
             cur = self.current()
             req = rq.reset_overrides(cur.requests, names, reset_all=reset_all)
-            return self._realize(cur, _Change(cur.base_ref, cur.base_commit, req), opts)
+            change = _Change(cur.base_ref, cur.base_commit, req, shrinking=True)
+            return self._realize(cur, change, opts)
 
     def rollback(self) -> Result:
         with self.sysroot.lock():
@@ -321,6 +324,13 @@ class Engine:
                 cache_only=cache_only,
             )
             with self.progress.step("Resolving"):
+                if change.shrinking and not cache_only:
+                    # Like rpm-ostree: removing needs no fresh metadata (or network) when
+                    # the cache has it; fall back to fetching when it does not.
+                    try:
+                        return solve(dataclasses.replace(request, cache_only=True))
+                    except FetchError:
+                        pass
                 return solve(request)
 
     def _check_inactive(

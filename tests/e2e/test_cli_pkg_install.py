@@ -141,8 +141,13 @@ def test_uninstall_of_a_package_not_requested_is_refused(world: World) -> None:
     refused(world, "uninstall", "nanoed", match="Package 'nanoed' is not currently requested")
 
 
-def test_uninstall_reuses_cached_packages(world: World) -> None:
-    out = world.strata("uninstall", "tool").stdout
+def test_uninstall_reuses_cached_packages_without_the_repo(world: World) -> None:
+    hidden = world.repo_dir.with_name("repo-hidden")
+    world.repo_dir.rename(hidden)
+    try:
+        out = world.strata("uninstall", "tool").stdout
+    finally:
+        hidden.rename(world.repo_dir)
     assert "Removed:\n  tool-1.0-1.x86_64" in out
     assert "0 downloaded" in out
     first = world.status()[0]
