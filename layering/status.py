@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from core.errors import StoreError
 from layering.origin_state import LocalPackage, RequestError
 from layering.plan import LayerInfo
 
@@ -108,7 +109,12 @@ def collect(sysroot: Sysroot, osname: str | None = None) -> list[DeploymentStatu
     for deployment in sysroot.deployments():
         if osname is not None and deployment.osname != osname:
             continue
-        info = sysroot.repo.commit_info(deployment.checksum)
+        try:
+            info = sysroot.repo.commit_info(deployment.checksum)
+        except StoreError:
+            # A deployment whose commit is gone from the store still deserves a line.
+            out.append(deployment_status(deployment, {}, 0))
+            continue
         out.append(deployment_status(deployment, dict(info.metadata), info.timestamp))
     return out
 
