@@ -26,6 +26,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from core.errors import ConflictError, PackageError
+from core.faults import fault_point
 from core.progress import Progress
 from core.store import Entry, EntryKind, FileMeta, Store, TreeEditor
 from layering import passwd, pathrules, sysusers, tmpfiles
@@ -241,10 +242,16 @@ def _check_and_adapt(
     """Raise ConflictError naming both packages; return pkg's tree with the directory
     metadata of directories that already exist (rpm leaves an existing directory be)."""
     fix: list[tuple[str, FileMeta]] = []
+    new_below = "\0"  # a directory the tree lacks: nothing below it can conflict
     for entry in store.walk(pkg.tree):
+        if entry.path.startswith(new_below):
+            owners.setdefault(entry.path, pkg.nevra)
+            continue
         have = store.lookup(current, entry.path)
         if have is None:
             owners.setdefault(entry.path, pkg.nevra)
+            if entry.kind == EntryKind.DIR:
+                new_below = entry.path + "/"
             continue
         if entry.kind == EntryKind.DIR and have.kind == EntryKind.DIR:
             if have.meta != entry.meta:
@@ -469,6 +476,7 @@ def _run(
             store.checkout(tree, lower, hardlink=True)
         upper.mkdir()
         run_scripts(plan, lowers=stack, upper=upper, progress=progress, source_date_epoch=when)
+        fault_point("assemble-after-scripts")
         editor = store.edit(tree)
         editor.apply_upper(upper)
         return editor.write()
