@@ -7,7 +7,11 @@ booted deployment's ``/etc`` (the administrator's configuration), GPG keys from 
 
 from __future__ import annotations
 
+import os
 import platform
+import stat
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 from core.errors import StoreError
@@ -68,20 +72,85 @@ def load_repos(config_root: Path, variables: dict[str, str]) -> tuple[RepoConfig
     return tuple(read_repo_files(directory, variables))
 
 
+Lookup = Callable[[str], tuple[str, str | None] | None]
+"""Relative path -> (kind "file"/"dir"/"symlink", symlink target), None when absent."""
+
+MAX_SYMLINKS = 40
+
+
+def resolve_in_tree(path: str, lookup: Lookup) -> str | None:
+    """Follow symlinks as if the tree were ``/``: absolute targets stay inside it."""
+    parts = deque(p for p in path.split("/") if p)
+    done: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.popleft()
+        if part == ".":
+            continue
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        found = lookup("/".join([*done, part]))
+        if found is None:
+            return None
+        kind, target = found
+        if kind == "symlink" and target is not None:
+            hops += 1
+            if hops > MAX_SYMLINKS:
+                return None
+            if target.startswith("/"):
+                done = []
+            parts.extendleft(reversed([p for p in target.split("/") if p]))
+            continue
+        done.append(part)
+    return "/".join(done)
+
+
+def _dir_lookup(root: Path) -> Lookup:
+    def lookup(rel: str) -> tuple[str, str | None] | None:
+        try:
+            st = os.lstat(root / rel)
+        except OSError:
+            return None
+        if stat.S_ISLNK(st.st_mode):
+            return "symlink", os.readlink(root / rel)
+        return ("dir" if stat.S_ISDIR(st.st_mode) else "file"), None
+
+    return lookup
+
+
+def _commit_path(rel: str) -> str:
+    """A commit keeps /etc defaults in /usr/etc."""
+    return "usr/" + rel if rel == "etc" or rel.startswith("etc/") else rel
+
+
+def _store_lookup(store: Store, commit: str) -> Lookup:
+    def lookup(rel: str) -> tuple[str, str | None] | None:
+        try:
+            entry = store.lookup(commit, _commit_path(rel))
+        except StoreError:
+            return None
+        if entry is None:
+            return None
+        return str(entry.kind), entry.target
+
+    return lookup
+
+
 def tree_file_reader(config_root: Path | None, store: Store, commit: str) -> KeyReader:
-    """Read ``/etc/...`` paths from the deployment's /etc, else the base's /usr/etc."""
+    """Read ``/etc/...`` paths from the deployment's /etc, else the base's /usr/etc.
+
+    Symlinks are followed as inside the OS (``/`` is the tree's root), never into
+    the host running Strata.
+    """
 
     def read(path: str) -> bytes | None:
-        rel = path.lstrip("/")
         if config_root is not None:
-            candidate = config_root / rel
-            resolved = candidate.resolve()
-            if resolved.is_relative_to(config_root.resolve()) and resolved.is_file():
-                return resolved.read_bytes()
-        if rel.startswith("etc/"):
-            data = _read(store, commit, "usr/" + rel)
-            if data is not None:
-                return data
-        return _read(store, commit, rel)
+            rel = resolve_in_tree(path, _dir_lookup(config_root))
+            if rel is not None and (config_root / rel).is_file():
+                return (config_root / rel).read_bytes()
+        rel = resolve_in_tree(path, _store_lookup(store, commit))
+        return _read(store, commit, _commit_path(rel)) if rel is not None else None
 
     return read
