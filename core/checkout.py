@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import StoreError
+from core.faults import fault_point
 from core.objects import apply_meta_fd, copy_fd
 from core.storetypes import FileMeta
 from core.treemeta import GIT_LINK, GIT_TREE, Header
@@ -103,6 +104,7 @@ class _Checkout:
         objects_fd = self.objects_fd
         subdirs: list[tuple[bytes, bytes]] = []
         for mode, name, child in items:
+            fault_point("checkout-mid")
             if mode == GIT_TREE:
                 os.mkdir(name, 0o700, dir_fd=dfd)
                 subdirs.append((name, child))

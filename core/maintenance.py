@@ -16,6 +16,7 @@ import pygit2
 
 from core import atomic
 from core.errors import StoreError
+from core.faults import fault_point
 from core.gitpack import PackWriter, idx_object_ids, loose_object_ids
 from core.reach import walk_reachable
 from core.storetypes import PruneStats
@@ -53,6 +54,7 @@ def _rewrite(store: Store, keep: Iterable[bytes], old_packs: list[Path]) -> None
         writer.add_new(int(obj_type), data, oid)
     name = writer.finish(fsync=True)
     atomic.fsync_dir(store.git_dir / "objects" / "pack")
+    fault_point("prune-before-pack-delete")
     for idx in old_packs:
         if idx.stem != name:
             _remove_pack(idx)
@@ -134,6 +136,7 @@ def _prune_files(store: Store, keep: set[str]) -> tuple[int, int]:
             try:
                 st = os.lstat(path)
                 os.unlink(path)
+                fault_point("prune-mid-objects")
             except FileNotFoundError:
                 continue
             if rest.startswith(atomic.TEMP_PREFIX):

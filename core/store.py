@@ -26,6 +26,7 @@ from core import atomic, commits, refs
 from core.checkout import checkout_tree
 from core.devino import DevInoCache
 from core.errors import StoreError
+from core.faults import fault_point
 from core.gitpack import OBJ_COMMIT, OBJ_TREE, PackWriter
 from core.importdir import DirImporter
 from core.maintenance import maybe_consolidate, prune_store
@@ -183,8 +184,10 @@ class Store:
         data = commits.encode_commit(tree_id.hex(), parent_ids, subject, metadata, stamp)
         oid = self.writer.add(OBJ_COMMIT, data)
         self._make_durable()
+        fault_point("commit-before-ref")
         if branch is not None:
             refs.write_ref(self.git_dir, branch, oid.hex())
+            fault_point("commit-after-ref")
         return oid.hex()
 
     def edit(self, tree: str | None = None) -> TreeEditor:
