@@ -30,6 +30,7 @@ from pathlib import Path
 from core.atomic import TEMP_PREFIX, fsync_dir, rename_durable, symlink_atomic, temp_name
 from core.atomic import write_text as atomic_write_text
 from core.deployment import DeploymentKey
+from core.faults import fault_point
 from core.metacopy import remove_tree
 
 EMPTY_BOOTCSUM = hashlib.sha256(b"").hexdigest()
@@ -255,6 +256,7 @@ def write_boot_config(sysroot: Path, plans: Sequence[BootPlan]) -> int:
     fsync_dir(entries_tmp / "entries")
     rename_durable(entries_tmp, boot / f"loader.{new}")
     # The one atomic step: from here on the new configuration boots.
+    fault_point("boot-before-swap")
     symlink_atomic(f"loader.{new}", boot / "loader")
     return new
 

@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from core.errors import SysrootError
+from core.faults import fault_point
 from core.metacopy import copy_meta, copy_node, copy_tree, remove_tree, same_node, xattrs_of
 
 _MERGE_TMP = ".etc.strata-merge"
@@ -83,6 +84,7 @@ def merge_etc(old_defaults: Path, old_etc: Path, new_etc: Path) -> list[tuple[Ch
     """Replay the changes ``old_defaults -> old_etc`` onto ``new_etc`` (new defaults)."""
     changes = diff_etc(old_defaults, old_etc)
     for change, rel in changes:
+        fault_point("etc-merge-mid")
         src, dst = old_etc / rel, new_etc / rel
         if change is Change.DELETED:
             remove_tree(dst)
@@ -136,6 +138,7 @@ def build_etc(root: Path, merge_root: Path | None) -> list[tuple[Change, str]]:
             old_defaults = merge_root / _MERGE_TMP  # absent: compare against nothing
         changes = merge_etc(old_defaults, merge_root / "etc", tmp)
     remove_tree(root / "etc")
+    fault_point("etc-before-swap")
     os.rename(tmp, root / "etc")
     return changes
 

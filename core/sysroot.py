@@ -23,6 +23,7 @@ from core.bootloader import BootPlan, cleanup_boot, read_entries, write_boot_con
 from core.deployment import Deployment, DeploymentKey, check_osname
 from core.errors import ConfigError, StrataError, SysrootError
 from core.etcmerge import Change, build_etc, config_diff, normalize_etc
+from core.faults import fault_point
 from core.lock import sysroot_lock
 from core.metacopy import remove_tree
 from core.origin import Origin
@@ -247,6 +248,7 @@ class Sysroot:
 
     def _remove_deployment(self, key: DeploymentKey) -> None:
         self._origin_path(key).unlink(missing_ok=True)
+        fault_point("undeploy-after-origin")
         remove_tree(self._key_path(key))
 
     def _allocate(self, osname: str, checksum: str) -> DeploymentKey:
@@ -268,6 +270,7 @@ class Sysroot:
             build_etc(tmp, merge.path if merge else None)
             (tmp / "var").mkdir(mode=0o755, exist_ok=True)
             syncfs(tmp)
+            fault_point("deploy-before-rename")
             rename_durable(tmp, final)
         except BaseException:
             remove_tree(tmp)
@@ -306,9 +309,12 @@ class Sysroot:
             committed = False
             try:
                 self._checkout(key, merge)
+                fault_point("deploy-before-origin")
                 self._write_origin(key, origin.without_transient())
                 if any(d.booted for d in current):
+                    fault_point("deploy-before-staged")
                     staging.write_staged(self.path, staging.StagedState(key, new_kargs))
+                    fault_point("deploy-after-staged")
                     committed = True
                     if old_staged is not None:
                         self._remove_deployment(old_staged.key)
@@ -333,11 +339,14 @@ class Sysroot:
         kargs: dict[DeploymentKey, str],
     ) -> None:
         keys = bootorder.retained(key, current)
+        fault_point("finalize-before-boot")
         self._write_boot(keys, {**kargs, key: new_kargs})
+        fault_point("finalize-after-boot-swap")
         staging.clear_staged(self.path)
         for d in current:
             if d.key not in keys:
                 self._remove_deployment(d.key)
+        fault_point("finalize-before-boot-cleanup")
         cleanup_boot(self.path)
 
     def _find(self, key: DeploymentKey) -> Deployment:
