@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core.errors import ConfigError, StoreError
+from core.faults import fault_point
 from core.progress import Progress
 from core.store import Store
 from layering.assemble import assemble
@@ -85,6 +86,7 @@ def _obtain(
         for pkg in packages:
             dest = download / f"{pkg.nevra}.rpm"
             fetch(pkg.location, dest, checksum=pkg.checksum)
+            fault_point("compose-after-fetch")
             if pkg.gpgcheck:
                 keys = load_keys(pkg.gpgkeys, read_tree_file=_host_file, fetch=fetch)
                 verify_package(dest, keys, what=pkg.nevra, repo=pkg.repo)
@@ -127,6 +129,7 @@ def compose_tree(store: Store, treefile: Treefile, *, progress: Progress) -> Com
         download = work / "download"
         download.mkdir()
         packages = _obtain(store, tx.install, download, progress)
+        fault_point("compose-after-import")
         nevras = tuple(sorted(p.nevra for p in packages))
         digest = input_hash(treefile, packages)
         parent = _current(store, treefile.ref)
@@ -153,6 +156,7 @@ def compose_tree(store: Store, treefile: Treefile, *, progress: Progress) -> Com
         metadata["version"] = treefile.releasever
     if treefile.osname is not None:
         metadata.setdefault("strata.osname", treefile.osname)
+    fault_point("compose-after-assemble")
     with progress.step("Committing"):
         commit = store.commit_tree(
             tree,
