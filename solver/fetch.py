@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from core.errors import FetchError
+from core.faults import fault_point
 
 TIMEOUT = 30.0
 _CHUNK = 1 << 20
@@ -145,6 +146,7 @@ def fetch(url: str, dest: Path, *, checksum: str = "", timeout: float = TIMEOUT)
                 hint="the file is corrupt or the repository changed; refresh the metadata "
                 "(`strata cleanup --repomd`) and try again",
             )
+        fault_point("fetch-before-rename")
         tmp.replace(dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
