@@ -14,6 +14,7 @@ from core.store import Store
 from fixtures.realistic import base_packages, strace_packages
 from fixtures.rpms import FileKind, FileSpec, build_rpm
 from layering.assemble import assemble
+from layering.cli_db import diff_packages
 from layering.rpmheaders import read_packages
 from layering.rpmimport import ImportedPackage, import_rpm
 from tests.conftest import needs_bwrap, needs_rpmbuild
@@ -62,6 +63,9 @@ def test_layered_rpmdb_answers_rpm_q(world: tuple[Store, str], tmp_path: Path) -
     after = {p.nevra for p in read_packages(store, commit)}
     assert after - before == {p.nevra for p in pkgs}
     assert before <= after
+    diff = diff_packages(read_packages(store, base), read_packages(store, commit))
+    assert sorted(p.nevra for p in diff.added) == sorted(p.nevra for p in pkgs)
+    assert not (diff.removed or diff.upgraded or diff.downgraded)
     # the ldconfig file trigger ran: strace finds its libraries from /usr/lib64
     assert store.diff(base, commit)
     cache = store.read_file(commit, "usr/etc/ld.so.cache")
