@@ -131,3 +131,11 @@ def test_upgrade_follows_the_base_ref(world: World, tmp_path: Path) -> None:
     assert first["base-checksum"] == new_base
     assert first["version"] == "1.1"
     assert first["requested-packages"] == ["signedtool", "tool"]
+
+
+def test_cleanup_pending_drops_the_staged_deployment(world: World) -> None:
+    assert world.status()[0]["staged"]
+    world.strata("cleanup", "--pending")
+    deployments = world.status()
+    assert not any(d["staged"] for d in deployments)
+    assert deployments[0]["booted"]
