@@ -91,7 +91,7 @@ def setup(tmp_path: Path, op: str) -> Sysroot:
     return sysroot
 
 
-def kill_points(total: int, limit: int = 12) -> list[int]:
+def kill_points(total: int, limit: int = 8) -> list[int]:
     if total <= limit:
         return list(range(1, total + 1))
     step = total / limit
