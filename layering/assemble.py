@@ -4,10 +4,7 @@ The union is tree surgery in the store (TreeEditor.overlay): base file contents 
 never copied and base directories no package touches keep their tree ids. Around it:
 
 1. base packages removed by an override lose their files (from the base's rpmdb);
-2. conflicts are found before the union so the error can name both *packages*
-   (a layered one and the base package owning the path, from the rpmdb file lists);
-   identical files and shared directories are fine, as in rpm; a directory keeps the
-   metadata it already has (the base's, or the first package's);
+2. the union with rpm's sharing rules and conflicts naming both packages (union.py);
 3. scripts run in the triggers sandbox over a hardlinked checkout, their writes are
    folded back with apply_upper; scripts see the union of the base's users;
 4. users the scripts created move to usr/lib/passwd / usr/lib/group (see passwd.py),
@@ -21,18 +18,19 @@ from __future__ import annotations
 
 import stat
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
-from core.errors import ConflictError, PackageError
+from core.errors import PackageError
 from core.faults import fault_point
 from core.progress import Progress
-from core.store import Entry, EntryKind, FileMeta, Store, TreeEditor
-from layering import passwd, pathrules, sysusers, tmpfiles
+from core.store import EntryKind, FileMeta, Store, TreeEditor
+from layering import passwd, sysusers
 from layering.rpmdb import write_rpmdb
 from layering.rpmheaders import RPMDB_DIR, Header, checkout_rpmdb, nevra, read_rpmdb
-from layering.rpmimport import ImportedPackage, PackageFile, package_files
+from layering.rpmimport import ImportedPackage
+from layering.union import tree_paths, union_packages
 from triggers import Script, ScriptKind, ScriptPlan, plan_scripts, run_scripts
 
 SHARE_RPM = "usr/share/rpm"
@@ -74,7 +72,7 @@ def assemble(
         kept = [h for h in base_hdrs if nevra(h) not in set(remove)]
         base_tree = base_info.tree if base_info else None
         with progress.step("Assembling"):
-            current, adapted = _union(store, base_tree, ordered, removed, kept)
+            current, adapted = union_packages(store, base_tree, ordered, removed, kept)
         etc_lib = _user_files(store, base_tree)
         if not compose:
             current = _users_for_scripts(store, current, etc_lib)
@@ -122,45 +120,6 @@ def _removed_headers(base_hdrs: Sequence[Header], remove: Sequence[str]) -> list
     return [by_nevra[n] for n in remove]
 
 
-def _tree_paths(hdr: Header) -> list[tuple[str, PackageFile]]:
-    """(tree path, file) of every entry a package placed in a tree (rules of a base)."""
-    out = []
-    for f in package_files(hdr):
-        if f.ghost:
-            continue
-        try:
-            where = pathrules.place(f.path, f.kind, package=nevra(hdr), compose=True)
-        except PackageError:
-            continue
-        if where.action == pathrules.Action.PLACE:
-            out.append((where.path, f))
-    return out
-
-
-def _union(
-    store: Store,
-    base_tree: str | None,
-    packages: Sequence[ImportedPackage],
-    removed: Sequence[Header],
-    kept: Sequence[Header],
-) -> tuple[str, list[str]]:
-    """The union's tree id, and each package's tree as it was overlaid."""
-    editor = store.edit(base_tree)
-    if removed:
-        _remove_files(editor, removed, kept, packages)
-    current = editor.write()
-    owners: dict[str, str] = {}
-    base_owner = _lazy_owner_map(kept)
-    overlaid = []
-    for pkg in packages:
-        adapted = _check_and_adapt(store, current, pkg, owners, base_owner)
-        editor = store.edit(current)
-        editor.overlay(adapted, label=pkg.nevra)
-        current = editor.write()
-        overlaid.append(adapted)
-    return current, overlaid
-
-
 def _delta_tree(store: Store, base_tree: str, current: str, overlaid: Sequence[str]) -> str:
     """What the union adds to the base (package paths, merged passwd/group), as a tree
     to stack over a checkout of the base: directories carry the union's metadata, so
@@ -188,96 +147,6 @@ def _ensure_dirs_like(store: Store, editor: TreeEditor, tree: str, path: str) ->
         if not editor.exists(parent):
             entry = store.lookup(tree, parent)
             editor.put_dir(parent, entry.meta if entry is not None else _DIR_META)
-
-
-def _remove_files(
-    editor: TreeEditor,
-    removed: Sequence[Header],
-    kept: Sequence[Header],
-    packages: Sequence[ImportedPackage],
-) -> None:
-    still_owned = {path for h in kept for path, _ in _tree_paths(h)}
-    names_left = {_name(h) for h in kept} | {p.name for p in packages}
-    for hdr in removed:
-        for path, f in sorted(_tree_paths(hdr), reverse=True):
-            if f.kind == pathrules.Kind.DIR or path in still_owned:
-                continue
-            if editor.exists(path):
-                editor.remove(path)
-        conf = tmpfiles.conf_name(_name(hdr))
-        if _name(hdr) not in names_left and editor.exists(conf):
-            editor.remove(conf)
-
-
-def _name(hdr: Header) -> str:
-    value = hdr["name"]
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _lazy_owner_map(kept: Sequence[Header]) -> Callable[[str], str | None]:
-    """path -> base NEVRA, built on the first conflict only (it walks every file list)."""
-    cache: dict[str, str] = {}
-    built = False
-
-    def owner(path: str) -> str | None:
-        nonlocal built
-        if not built:
-            for h in kept:
-                label = nevra(h)
-                for p, _ in _tree_paths(h):
-                    cache.setdefault(p, label)
-            built = True
-        return cache.get(path)
-
-    return owner
-
-
-def _check_and_adapt(
-    store: Store,
-    current: str,
-    pkg: ImportedPackage,
-    owners: dict[str, str],
-    base_owner: Callable[[str], str | None],
-) -> str:
-    """Raise ConflictError naming both packages; return pkg's tree with the directory
-    metadata of directories that already exist (rpm leaves an existing directory be)."""
-    fix: list[tuple[str, FileMeta]] = []
-    new_below = "\0"  # a directory the tree lacks: nothing below it can conflict
-    for entry in store.walk(pkg.tree):
-        if entry.path.startswith(new_below):
-            owners.setdefault(entry.path, pkg.nevra)
-            continue
-        have = store.lookup(current, entry.path)
-        if have is None:
-            owners.setdefault(entry.path, pkg.nevra)
-            if entry.kind == EntryKind.DIR:
-                new_below = entry.path + "/"
-            continue
-        if entry.kind == EntryKind.DIR and have.kind == EntryKind.DIR:
-            if have.meta != entry.meta:
-                fix.append((entry.path, have.meta))
-            continue
-        if _same(entry, have):
-            continue
-        layered = owners.get(entry.path)
-        owner = base_owner(entry.path)
-        other_text = layered or (f"the base package {owner}" if owner else "the base")
-        raise ConflictError(
-            f"file conflict: /{entry.path} is provided differently by {pkg.nevra} "
-            f"and by {other_text}",
-            hint="remove one of the two packages from the request, or override the base "
-            "package with 'strata override remove'",
-        )
-    if not fix:
-        return pkg.tree
-    editor = store.edit(pkg.tree)
-    for path, meta in fix:
-        editor.put_dir(path, meta)
-    return editor.write()
-
-
-def _same(a: Entry, b: Entry) -> bool:
-    return a.kind == b.kind and a.object_id == b.object_id
 
 
 def _user_files(store: Store, tree: str | None) -> dict[str, tuple[bytes | None, bytes | None]]:
@@ -411,7 +280,7 @@ def _fix_owners(
 ) -> None:
     """Give entries owned by users other than root their ids, now that the names resolve."""
     for pkg in packages:
-        for path, f in _tree_paths(pkg.hdr()):
+        for path, f in tree_paths(pkg.hdr()):
             if f.user == "root" and f.group == "root":
                 continue
             entry = store.lookup(current, path)

@@ -70,6 +70,7 @@ class PackageFile:
     caps: str
     linkto: str
     index: int
+    color: int = 0  # rpm file colour: 1 ELF32, 2 ELF64 (multilib)
 
     @property
     def kind(self) -> pathrules.Kind:
@@ -110,6 +111,7 @@ def package_files(hdr: Header) -> list[PackageFile]:
                 caps=f.caps or "",
                 linkto=f.linkto or "",
                 index=f.fx,
+                color=f.color or 0,
             )
         )
     return out

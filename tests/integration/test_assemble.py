@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import struct
 import subprocess
 from pathlib import Path
 
@@ -217,3 +218,30 @@ def test_sysusers_users_exist_for_the_files_they_own(
     entry = store.lookup(tree, "usr/libexec/sysd")
     assert entry is not None and (entry.meta.uid, entry.meta.gid) == (uid, uid)
     assert b"sysd:x:" in (store.read_file(tree, "usr/lib/group") or b"")
+
+
+def _elf32() -> bytes:
+    """The smallest file `file` and rpm classify as a 32-bit ELF executable (colour 1)."""
+    ident = b"\x7fELF\x01\x01\x01" + b"\x00" * 9
+    return ident + struct.pack("<HHIIIIIHHHHHH", 2, 3, 1, 0x8048000, 52, 0, 0, 52, 32, 0, 40, 0, 0)
+
+
+def test_multilib_colours_64_bit_wins(world: tuple[Store, str], tmp_path: Path) -> None:
+    store, base = world
+    elf64 = Path("/usr/bin/true").read_bytes()
+    files64 = {"/usr/bin/multi": FileSpec(elf64, mode=0o755)}
+    files32 = {"/usr/bin/multi": FileSpec(_elf32(), mode=0o755)}
+    p64 = import_rpm(store, build_rpm("multi64", autoreqprov=False, files=files64))
+    p32 = import_rpm(store, build_rpm("multi32", autoreqprov=False, files=files32))
+    first64 = import_rpm(store, build_rpm("amulti64", autoreqprov=False, files=files64))
+    # assembled in NEVRA order: the 64-bit file comes second (replaces) or first (stays)
+    for pair in ([p32, p64], [first64, p32]):
+        tree = layer(store, base, pair, tmp_path)
+        assert store.read_file(tree, "usr/bin/multi") == elf64
+    # same colour, different content: still a conflict
+    other = import_rpm(
+        store,
+        build_rpm("multi64b", autoreqprov=False, files={"/usr/bin/multi": FileSpec(elf64 + b"x")}),
+    )
+    with pytest.raises(ConflictError):
+        layer(store, base, [p64, other], tmp_path)
