@@ -22,6 +22,7 @@ from core.errors import PackageError
 from core.store import Store
 
 RPMDB_DIR = "usr/lib/sysimage/rpm"
+LEGACY_RPMDB_DIR = "usr/share/rpm"
 
 # Header and payload digests are checked; signatures are the fetcher's business
 # (gpgcheck per repo), and an unknown key must not make rpm print NOKEY warnings.
@@ -156,8 +157,10 @@ def checkout_rpmdb(store: Store, rev: str) -> Iterator[Path]:
     """
     with tempfile.TemporaryDirectory(prefix="strata-rpmdb-") as tmp:
         dest = Path(tmp) / "rpm"
-        if store.subtree(rev, RPMDB_DIR) is not None:
-            store.checkout(rev, dest, hardlink=False, subpath=RPMDB_DIR)
+        for where in (RPMDB_DIR, LEGACY_RPMDB_DIR):  # older bases keep it in /usr/share/rpm
+            if store.subtree(rev, where) is not None:
+                store.checkout(rev, dest, hardlink=False, subpath=where)
+                break
         else:
             dest.mkdir()
         yield dest

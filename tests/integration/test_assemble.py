@@ -16,6 +16,7 @@ from fixtures.realistic import base_packages, strace_packages
 from fixtures.rpms import FileKind, FileSpec, build_rpm
 from layering.assemble import assemble
 from layering.cli_db import diff_packages
+from layering.rpmdb import write_rpmdb
 from layering.rpmheaders import read_packages
 from layering.rpmimport import ImportedPackage, import_rpm
 from tests.conftest import needs_bwrap, needs_rpmbuild
@@ -245,3 +246,20 @@ def test_multilib_colours_64_bit_wins(world: tuple[Store, str], tmp_path: Path) 
     )
     with pytest.raises(ConflictError):
         layer(store, base, [p64, other], tmp_path)
+
+
+def test_base_with_its_rpmdb_in_usr_share_rpm(tmp_path: Path) -> None:
+    """An older base keeps its rpmdb in /usr/share/rpm: the layered tree moves it to
+    /usr/lib/sysimage/rpm (base packages included) and links /usr/share/rpm there."""
+    store = Store.init(tmp_path / "repo")
+    old = import_rpm(store, build_rpm("oldbase", files={"/usr/share/oldbase/f": "f\n"}))
+    root = tmp_path / "root"
+    (root / "usr/share/oldbase").mkdir(parents=True)
+    (root / "usr/share/oldbase/f").write_text("f\n")
+    write_rpmdb(root / "usr/share/rpm", base=None, install=[old.head])
+    base = store.commit_dir(root, timestamp=0)
+    new = import_rpm(store, build_rpm("newpkg", files={"/usr/share/newpkg/f": "n\n"}))
+    tree = layer(store, base, [new], tmp_path)
+    assert [p.name for p in read_packages(store, tree)] == ["newpkg", "oldbase"]
+    link = store.lookup(tree, "usr/share/rpm")
+    assert link is not None and link.target == "../lib/sysimage/rpm"
