@@ -366,6 +366,10 @@ def _graft_rpmdb(
         write_rpmdb(
             dest, base=base_db, install=[p.head for p in packages], erase=remove, timestamp=when
         )
+        # modes independent of the umask, so the tree id is the same on every machine
+        dest.chmod(0o755)
+        for child in dest.iterdir():
+            child.chmod(0o644)
         tree = store.write_dir_tree(dest)
     _ensure_dirs(editor, RPMDB_DIR)
     if editor.exists(RPMDB_DIR):
