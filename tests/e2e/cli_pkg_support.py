@@ -38,7 +38,12 @@ def base_v1_rpms() -> list[Path]:
             },
         ),
         build_rpm("xzlib", version="5.4", files={"/usr/lib64/libxz-fake.so.5": "xz\n"}),
-        build_rpm("nanoed", version="7.2", files={"/usr/bin/nanoed": "#!/bin/sh\n"}),
+        build_rpm(
+            "nanoed",
+            version="7.2",
+            provides=("/bin/sh",),  # the shell itself is copied from the host, unpackaged
+            files={"/usr/bin/nanoed": "#!/bin/sh\n"},
+        ),
     ]
 
 
@@ -54,7 +59,12 @@ def base_v2_rpms() -> list[Path]:
             },
         ),
         build_rpm("xzlib", version="5.4", files={"/usr/lib64/libxz-fake.so.5": "xz\n"}),
-        build_rpm("nanoed", version="7.2", files={"/usr/bin/nanoed": "#!/bin/sh\n"}),
+        build_rpm(
+            "nanoed",
+            version="7.2",
+            provides=("/bin/sh",),  # the shell itself is copied from the host, unpackaged
+            files={"/usr/bin/nanoed": "#!/bin/sh\n"},
+        ),
         build_rpm("libhello", files={"/usr/lib64/libhello.so.1": "hello lib\n"}),
     ]
 
@@ -71,6 +81,11 @@ def layer_rpms() -> list[Path]:
         build_rpm("tool", files={"/usr/bin/tool": "#!/bin/sh\necho tool\n"}),
         build_rpm("xzlib", version="5.4", files={"/usr/lib64/libxz-fake.so.5": "xz\n"}),
         build_rpm("clash", files={"/usr/share/basefiles/readme": "not the base\n"}),
+        build_rpm(
+            "failing",
+            scripts={"post": "echo failing post script >&2; exit 3"},
+            files={"/usr/share/failing/x": "x\n"},
+        ),
         build_rpm(
             "needy",
             requires=("no-such-capability",),
@@ -129,6 +144,9 @@ def build_base_tree(root: Path, rpms: Sequence[Path], *, version: str, repo_url:
         (root / "etc").rmdir()
     (root / "usr/lib/os-release").write_text(f'NAME="Test OS"\nID=testos\nVERSION_ID={version}\n')
     _copy_host_binary(root, "/usr/bin/true")
+    _copy_host_binary(root, os.path.realpath("/bin/sh"))
+    if not (root / "usr/bin/sh").exists():
+        (root / "usr/bin/sh").symlink_to(Path(os.path.realpath("/bin/sh")).name)
     write_repo_file(root / "usr/etc/yum.repos.d/test.repo", "test", repo_url)
     return root
 

@@ -103,8 +103,9 @@ def test_package_already_in_the_base_is_refused_unless_allowed(world: World) -> 
         (("install", "no-such-package"), "no-such-package"),
         (("install", "needy"), "no-such-capability"),
         (("install", "clash"), "basefiles"),
+        (("install", "failing"), "failing post script"),
     ],
-    ids=["unknown", "unsatisfiable", "conflict-with-base"],
+    ids=["unknown", "unsatisfiable", "conflict-with-base", "failing-script"],
 )
 def test_bad_installs_change_nothing(world: World, args: tuple[str, ...], match: str) -> None:
     refused(world, *args, match=match)
