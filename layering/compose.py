@@ -27,12 +27,13 @@ from core.store import Store
 from layering.assemble import assemble
 from layering.gpg import load_keys, verify_package
 from layering.rpmdb import write_rpmdb
-from layering.rpmimport import ImportedPackage, import_rpm
+from layering.rpmimport import ImportedPackage, cache_key, cached_package, import_rpm
 from layering.treefile import Treefile
 from solver import PackageRef, Request, fetch, read_repo_files, solve
 from solver.types import RepoConfig
 
 INPUTHASH_KEY = "strata.inputhash"
+DIGEST_REF_PREFIX = "strata/rpm-digest-compose/"  # .rpm file sha256 -> compose import
 PACKAGES_KEY = "strata.packages"
 
 
@@ -84,15 +85,39 @@ def _obtain(
     imported = []
     with progress.step(f"Fetching and importing {len(packages)} packages"):
         for pkg in packages:
+            cached = _cached(store, pkg.checksum)
+            if cached is not None:
+                imported.append(cached)
+                continue
             dest = download / f"{pkg.nevra}.rpm"
             fetch(pkg.location, dest, checksum=pkg.checksum)
             fault_point("compose-after-fetch")
             if pkg.gpgcheck:
                 keys = load_keys(pkg.gpgkeys, read_tree_file=_host_file, fetch=fetch)
                 verify_package(dest, keys, what=pkg.nevra, repo=pkg.repo)
-            imported.append(import_rpm(store, dest, compose=True))
+            package = import_rpm(store, dest, compose=True)
+            hexdigest = _sha256_hex(pkg.checksum)
+            if hexdigest:
+                store.set_ref(DIGEST_REF_PREFIX + hexdigest, package.commit)
+            imported.append(package)
             dest.unlink()
     return imported
+
+
+def _sha256_hex(checksum: str) -> str:
+    algo, sep, hexdigest = checksum.partition(":")
+    return hexdigest.lower() if sep and algo.lower() == "sha256" else ""
+
+
+def _cached(store: Store, checksum: str) -> ImportedPackage | None:
+    """A package this store composed before, recognised by the repo's .rpm digest, so an
+    unchanged compose downloads nothing."""
+    hexdigest = _sha256_hex(checksum)
+    ref = DIGEST_REF_PREFIX + hexdigest
+    if not hexdigest or ref not in store.refs(DIGEST_REF_PREFIX):
+        return None
+    sha = store.commit_info(ref).metadata.get("strata.sha256", "")
+    return cached_package(store, cache_key(sha, compose=True)) if sha else None
 
 
 def input_hash(treefile: Treefile, packages: Sequence[ImportedPackage]) -> str:

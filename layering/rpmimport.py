@@ -89,6 +89,11 @@ def ref_name(sha256: str) -> str:
     return PKG_REF_PREFIX + sha256
 
 
+def cache_key(sha256: str, *, compose: bool = False) -> str:
+    """The package-cache key of a header digest (compose imports follow other rules)."""
+    return hashlib.sha256(f"compose:{sha256}".encode()).hexdigest() if compose else sha256
+
+
 def header_sha256(hdr: Header) -> str:
     """RPMTAG_SHA256HEADER when rpmbuild recorded it, else the digest of the header blob."""
     value = hdr[rpm.RPMTAG_SHA256HEADER]
@@ -161,7 +166,7 @@ def import_rpm(store: Store, path: Path, *, compose: bool = False) -> ImportedPa
             ) from err
         label = nevra(hdr)
         sha = header_sha256(hdr)
-        key = sha if not compose else hashlib.sha256(f"compose:{sha}".encode()).hexdigest()
+        key = cache_key(sha, compose=compose)
         cached = cached_package(store, key)
         if cached is not None:
             return cached

@@ -117,3 +117,18 @@ def test_missing_treefile_and_store(tmp_path: Path) -> None:
     result = strata("compose", "tree", "--repo", str(tmp_path / "repo"), str(tmp_path / "nope"))
     assert result.returncode == 1
     assert "cannot read treefile" in result.stderr
+
+
+def test_unchanged_compose_downloads_nothing(tmp_path: Path) -> None:
+    repo = realistic_repo(tmp_path / "repo")
+    treefile = write_treefile(tmp_path / "tf", repo.as_uri())
+    Store.init(tmp_path / "store")
+    first = strata("compose", "tree", "--repo", str(tmp_path / "store"), str(treefile))
+    assert first.returncode == 0, first.stderr
+    for rpm_file in repo.rglob("*.rpm"):
+        rpm_file.unlink()  # the metadata stays; the packages are gone
+    again = strata(
+        "compose", "tree", "--repo", str(tmp_path / "store"), "--unchanged-exit-77", str(treefile)
+    )
+    assert again.returncode == 77, again.stderr
+    assert again.stdout.split()[-1] == first.stdout.split()[-1]
