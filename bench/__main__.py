@@ -1,0 +1,101 @@
+"""``python -m bench [--full]``: run the scenarios and print one table.
+
+Quick mode (the default, ``make bench``): the 10k-file base, plus the 50k one when
+it is already cached (``--full`` builds it), 3 rounds. ``--full`` (``make bench
+FULL=1``): 10k, 50k and 100k, 5 rounds. The first run builds the bases (minutes at
+100k); later runs find them in ``.cache/bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+
+from bench import bases, scenarios
+from bench.report import Row, machine, markdown_table, save, size_label, text_table
+from bench.scenarios import Bench, Runs
+
+SIZES_FULL = (10_000, 50_000, 100_000)
+SCENARIOS = ("install-one", "install-ten", "uninstall", "rebase", "disk")
+
+
+def _sizes(full: bool, only: list[int] | None) -> list[int]:
+    if only:
+        return only
+    if full:
+        return list(SIZES_FULL)
+    sizes = [10_000]
+    if bases.is_cached(50_000):
+        sizes.append(50_000)
+    return sizes
+
+
+def run_all(bench: Bench, sizes: list[int], only: set[str]) -> list[Row]:
+    rows: list[Row] = []
+    built = {n: bases.get_base(n) for n in sizes}
+    per_base: dict[int, Runs] = {}
+    if "install-one" in only:
+        for n, base in built.items():
+            print(f"install-one on {size_label(n)} ({base.files} entries)", flush=True)
+            runs = scenarios.install(bench, base, scenarios.INSTALL_ONE, bases.strace_rpms())
+            per_base[n] = runs
+            rows += scenarios.install_rows("install-one", base, runs)
+        rows += scenarios.growth_rows(per_base)
+    for n in sorted({min(sizes), max(sizes)}):
+        base, label = built[n], size_label(n)
+        if "install-ten" in only:
+            print(f"install-ten on {label}", flush=True)
+            runs = scenarios.install(bench, base, tuple(bases.extra_names()), bases.extra_rpms())
+            rows += scenarios.install_rows("install-ten", base, runs)
+        if "uninstall" in only:
+            print(f"uninstall on {label}", flush=True)
+            rows += scenarios.uninstall_rows(base, scenarios.uninstall(bench, base))
+        if "rebase" in only:
+            print(f"rebase on {label}", flush=True)
+            rows += scenarios.rebase_rows(base, scenarios.rebase(bench, base))
+    if "disk" in only:
+        print("disk", flush=True)
+        rows += scenarios.disk(bench, built[max(sizes)])
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--full", action="store_true", help="10k, 50k and 100k bases, 5 rounds")
+    parser.add_argument("--rounds", type=int, help="rounds per scenario (default 3, full 5)")
+    parser.add_argument("--size", type=int, action="append", help="only this base size (files)")
+    parser.add_argument("--no-dnf", action="store_true", help="skip the dnf reference")
+    parser.add_argument(
+        "--only", action="append", choices=SCENARIOS, help="run only this scenario (repeatable)"
+    )
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    args = parser.parse_args(argv)
+    rounds = args.rounds or (5 if args.full else 3)
+    sizes = _sizes(args.full, args.size)
+    work = bases.cache_dir() / "work" / str(os.getpid())
+    started = time.monotonic()
+    print(f"machine: {machine()}")
+    print(f"bases: {', '.join(size_label(n) for n in sizes)}; {rounds} rounds", flush=True)
+    bench = Bench(work, rounds, dnf=not args.no_dnf)
+    try:
+        rows = run_all(bench, sizes, set(args.only or SCENARIOS))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    elapsed = time.monotonic() - started
+    print()
+    print(markdown_table(rows) if args.markdown else text_table(rows))
+    met = [r.met for r in rows if r.met is not None]
+    print(f"\n{sum(met)} of {len(met)} goals met; {elapsed / 60:.1f} minutes")
+    save(
+        rows,
+        bases.cache_dir() / "last.json",
+        {"sizes": sizes, "rounds": rounds, "minutes": elapsed / 60},
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
