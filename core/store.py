@@ -107,7 +107,8 @@ class Store:
         except pygit2.GitError as err:
             raise StoreError(f"{path} is not a Strata store: {err}") from err
         store = cls(path, repo)
-        store.objects.ensure_layout()
+        if not (path / "objects" / "ff").is_dir():
+            store.objects.ensure_layout()  # a store from an older or interrupted init
         return store
 
     def _git_has(self, oid: bytes) -> bool:

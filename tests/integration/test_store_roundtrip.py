@@ -202,3 +202,38 @@ def test_store_open_refuses_plain_directory(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="not empty"):
         Store.init(tmp_path)
     assert Store.init(tmp_path / "new").path == Store.init(tmp_path / "new").path
+
+
+def test_hardlink_checkout_falls_back_to_copies_across_filesystems(tmp_path: Path) -> None:
+    """The checkout target is a tmpfs (another filesystem): link(2) fails with EXDEV."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare missing")
+    tree = D({"bin": D({"su": F(b"su", 0o4755, 0, 0, (("trusted.t", b"1"),))}), "l": L("bin")})
+    build(tmp_path / "src", tree)
+    store = Store.init(tmp_path / "repo")
+    commit = store.commit_dir(tmp_path / "src")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    code = (
+        "import sys, os; from pathlib import Path; from core.store import Store; "
+        f"Store.open(Path({str(store.path)!r})).checkout({commit!r}, Path({str(mnt)!r}) / 'co'); "
+        f"st = os.lstat({str(mnt)!r} + '/co/bin/su'); "
+        "print(st.st_nlink, oct(st.st_mode), open(os.path.join("
+        f"{str(mnt)!r}, 'co/bin/su'), 'rb').read().decode(), os.readlink({str(mnt)!r} + '/co/l'))"
+    )
+    script = f'mount -t tmpfs none {mnt} && {sys.executable} -c "{code}"'
+    result = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    if "mount" in result.stderr and result.returncode != 0 and "Traceback" not in result.stderr:
+        pytest.skip(f"cannot mount tmpfs here: {result.stderr.strip()}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "0o104755", "su", "bin"]
