@@ -79,6 +79,7 @@ class PackWriter:
         self._exists = exists
         self._chunks: list[bytes] = []
         self._index: dict[bytes, tuple[int, int]] = {}  # id -> (offset, crc32)
+        self._chunk_of: dict[bytes, int] = {}  # id -> position in _chunks
         self._offset = 12
         self._compressor_level = 1
 
@@ -105,32 +106,29 @@ class PackWriter:
         if oid in self._index:
             return
         chunk = _entry_header(obj_type, len(data)) + zlib.compress(data, self._compressor_level)
+        self._chunk_of[oid] = len(self._chunks)
         self._chunks.append(chunk)
         self._index[oid] = (self._offset, zlib.crc32(chunk))
         self._offset += len(chunk)
 
     def get(self, oid: bytes) -> tuple[int, bytes] | None:
         """Read back a pending object (type, data); None if it is not pending."""
-        found = self._index.get(oid)
-        if found is None:
+        position = self._chunk_of.get(oid)
+        if position is None:
             return None
-        offset = found[0] - 12
-        pos = 0
-        for chunk in self._chunks:
-            if pos == offset:
-                byte = chunk[0]
-                obj_type = (byte >> 4) & 7
-                i = 1
-                while byte & 0x80:
-                    byte = chunk[i]
-                    i += 1
-                return obj_type, zlib.decompress(chunk[i:])
-            pos += len(chunk)
-        return None
+        chunk = self._chunks[position]
+        byte = chunk[0]
+        obj_type = (byte >> 4) & 7
+        i = 1
+        while byte & 0x80:
+            byte = chunk[i]
+            i += 1
+        return obj_type, zlib.decompress(chunk[i:])
 
     def discard(self) -> None:
         self._chunks.clear()
         self._index.clear()
+        self._chunk_of.clear()
         self._offset = 12
 
     def finish(self, *, fsync: bool = False) -> str | None:

@@ -150,9 +150,11 @@ def is_whiteout(st: os.stat_result) -> bool:
 
 
 def _read_all(fd: int, size: int) -> bytes:
-    chunks = []
-    want = size + 1  # one extra byte notices a file that grew while we read it
-    while chunk := os.read(fd, max(want, 65536)):
+    first = os.read(fd, size + 1)  # one extra byte notices a file that grew since fstat
+    if len(first) <= size:
+        return first  # a short read of a regular file is its end
+    chunks = [first]
+    while chunk := os.read(fd, 1 << 20):
         chunks.append(chunk)
     return b"".join(chunks)
 
