@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO
 
 import rpm
 
@@ -270,24 +270,15 @@ def _ensure_parents(
             made.add(parent)
 
 
-def _contents(fd: int, hdr: Header, label: str, spool: ExitStack) -> Iterator[tuple[int, object]]:
-    """(file index, bytes or a spooled file) for each payload entry that has content."""
+def _archive(fd: int, hdr: Header, label: str) -> Iterator[tuple[Any, Any]]:
+    """(rpm.file, the archive positioned at its content) for each entry that has content."""
     compressor = _str(hdr[rpm.RPMTAG_PAYLOADCOMPRESSOR] or "gzip")
     try:
         rfd = rpm.fd(os.dup(fd), "r", flags=compressor)
         archive = rpm.files(hdr).archive(rfd, write=False)
         for f in archive:
-            if not archive.hascontent():
-                continue
-            if f.size <= _IN_MEMORY:
-                data = archive.read()
-                yield f.fx, data
-            else:
-                tmp = spool.enter_context(tempfile.TemporaryFile(prefix="strata-import-"))  # noqa: SIM115
-                while chunk := archive.read(1 << 20):
-                    tmp.write(chunk)
-                tmp.seek(0)
-                yield f.fx, tmp
+            if archive.hascontent():
+                yield f, archive
         archive.close()
     except (rpm.error, OSError) as err:
         raise PackageError(
@@ -295,49 +286,105 @@ def _contents(fd: int, hdr: Header, label: str, spool: ExitStack) -> Iterator[tu
         ) from err
 
 
+@dataclass
+class _Layout:
+    """What the structure pass placed, and the regular files still waiting for content."""
+
+    made: set[str]
+    leaves: set[str]
+    lines: list[tmpfiles.TmpfilesLine]
+    regular: dict[int, tuple[str, PackageFile]]
+
+
 def _write_payload(
     editor: TreeEditor, fd: int, hdr: Header, label: str, *, compose: bool, spool: ExitStack
 ) -> None:
+    """Place the structure (directories, symlinks, tmpfiles lines) from the header, checking
+    every path first; then stream regular files in as the archive yields their content."""
+    layout = _place_structure(editor, hdr, label, compose=compose)
+    _stream_files(editor, fd, hdr, label, regular=layout.regular, spool=spool)
+    if layout.lines:
+        conf = tmpfiles.conf_name(_str(hdr[rpm.RPMTAG_NAME]))
+        _ensure_parents(editor, conf, layout.made, layout.leaves, label)
+        editor.put_file(
+            conf,
+            tmpfiles.render(layout.lines, package=label),
+            FileMeta(uid=0, gid=0, mode=stat.S_IFREG | 0o644),
+        )
+
+
+def _place_structure(editor: TreeEditor, hdr: Header, label: str, *, compose: bool) -> _Layout:
     files = package_files(hdr)
     placements = {
         f.index: pathrules.place(f.path, f.kind, package=label, compose=compose) for f in files
     }
-    content: dict[int, object] = dict(_contents(fd, hdr, label, spool))
-    # Hardlinked files carry their content once, on one member of the set.
-    by_inode: dict[int, object] = {}
-    inodes = {f.fx: f.inode for f in rpm.files(hdr)}
-    for index, data in content.items():
-        by_inode[inodes[index]] = data
-    made: set[str] = set()
-    leaves: set[str] = set()
-    lines: list[tmpfiles.TmpfilesLine] = []
+    layout = _Layout(set(), set(), [], {})
     for f in sorted(files, key=lambda f: placements[f.index].path or f.path):
         where = placements[f.index]
         if where.action == pathrules.Action.TMPFILES:
-            lines.append(_tmpfiles_line(f, where))
+            layout.lines.append(_tmpfiles_line(f, where))
             continue
         if where.action == pathrules.Action.DROP or f.ghost:
             continue
-        _ensure_parents(editor, where.path, made, leaves, label)
-        if where.path in leaves or (where.path in made and f.kind != pathrules.Kind.DIR):
+        _ensure_parents(editor, where.path, layout.made, layout.leaves, label)
+        if where.path in layout.leaves or (
+            where.path in layout.made and f.kind != pathrules.Kind.DIR
+        ):
             raise PackageError(
                 f"{label} ships /{where.path} twice (as {f.path} and another path)",
                 hint="the package is malformed; do not install it",
             )
-        _put(editor, f, where.path, content.get(f.index, by_inode.get(inodes[f.index], b"")), label)
-        (made if f.kind == pathrules.Kind.DIR else leaves).add(where.path)
+        if f.kind == pathrules.Kind.DIR:
+            editor.put_dir(where.path, _meta_for(f))
+            layout.made.add(where.path)
+        elif f.kind == pathrules.Kind.SYMLINK:
+            editor.put_symlink(where.path, f.linkto, _meta_for(f))
+            layout.leaves.add(where.path)
+        elif stat.S_ISREG(f.mode):
+            layout.regular[f.index] = (where.path, f)
+            layout.leaves.add(where.path)
+        else:
+            raise PackageError(
+                f"{label} contains {f.path}, a device or fifo, which cannot be layered",
+                hint="device nodes belong to the running system, not to a package tree",
+            )
         if where.opt_link:
             target = "/usr/lib" + where.opt_link  # /opt/X -> /usr/lib/opt/X
-            lines.append(tmpfiles.TmpfilesLine("L", where.opt_link, target=target))
-    if lines:
-        name = _str(hdr[rpm.RPMTAG_NAME])
-        conf = tmpfiles.conf_name(name)
-        _ensure_parents(editor, conf, made, leaves, label)
-        editor.put_file(
-            conf,
-            tmpfiles.render(lines, package=label),
-            FileMeta(uid=0, gid=0, mode=stat.S_IFREG | 0o644),
-        )
+            layout.lines.append(tmpfiles.TmpfilesLine("L", where.opt_link, target=target))
+    return layout
+
+
+def _stream_files(
+    editor: TreeEditor,
+    fd: int,
+    hdr: Header,
+    label: str,
+    *,
+    regular: dict[int, tuple[str, PackageFile]],
+    spool: ExitStack,
+) -> None:
+    # Hardlinked files carry their content once, on one member of the set.
+    members: dict[int, list[int]] = {}
+    for f in rpm.files(hdr):
+        members.setdefault(f.inode, []).append(f.fx)
+    for f, archive in _archive(fd, hdr, label):
+        targets = [regular.pop(i) for i in members.get(f.inode, [f.fx]) if i in regular]
+        if not targets:
+            continue
+        data: bytes | BinaryIO
+        if f.size <= _IN_MEMORY:
+            data = archive.read()
+        else:
+            tmp = spool.enter_context(tempfile.TemporaryFile(prefix="strata-import-"))  # noqa: SIM115
+            while chunk := archive.read(1 << 20):
+                tmp.write(chunk)
+            data = tmp
+        for path, pf in targets:
+            if not isinstance(data, bytes):
+                data.seek(0)
+            editor.put_file(path, data, _meta_for(pf))
+    for path, pf in regular.values():  # entries the archive gave no content: empty files
+        editor.put_file(path, b"", _meta_for(pf))
 
 
 def _tmpfiles_line(f: PackageFile, where: pathrules.Placement) -> tmpfiles.TmpfilesLine:
@@ -345,23 +392,3 @@ def _tmpfiles_line(f: PackageFile, where: pathrules.Placement) -> tmpfiles.Tmpfi
     if where.tmpfiles == "d":
         return tmpfiles.TmpfilesLine("d", path, f.mode, f.user, f.group)
     return tmpfiles.TmpfilesLine("L", path, target=f.linkto)
-
-
-def _put(editor: TreeEditor, f: PackageFile, path: str, data: object, label: str) -> None:
-    meta = _meta_for(f)
-    if f.kind == pathrules.Kind.DIR:
-        editor.put_dir(path, meta)
-    elif f.kind == pathrules.Kind.SYMLINK:
-        editor.put_symlink(path, f.linkto, meta)
-    elif stat.S_ISREG(f.mode):
-        if isinstance(data, bytes):
-            editor.put_file(path, data, meta)
-        else:
-            stream = cast(BinaryIO, data)
-            stream.seek(0)
-            editor.put_file(path, stream, meta)
-    else:
-        raise PackageError(
-            f"{label} contains {f.path}, a device or fifo, which cannot be layered",
-            hint="device nodes belong to the running system, not to a package tree",
-        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -190,3 +191,50 @@ def test_entry_below_a_payload_symlink_is_refused(store: Store) -> None:
         import_rpm(store, rpm_path)
     assert "/usr/share/x/evil below /usr/share/x" in str(err.value)
     assert store.refs() == {}
+
+
+HARDLINK_SPEC = """\
+Name: hardlinks
+Version: 1
+Release: 1
+Summary: hardlinked payload
+License: MIT
+BuildArch: noarch
+%description
+Three names for one file, whose content the payload carries once.
+%install
+mkdir -p %{buildroot}/usr/bin
+echo content > %{buildroot}/usr/bin/a
+ln %{buildroot}/usr/bin/a %{buildroot}/usr/bin/b
+ln %{buildroot}/usr/bin/a %{buildroot}/usr/bin/c
+touch %{buildroot}/usr/bin/empty
+%files
+/usr/bin/a
+/usr/bin/b
+/usr/bin/c
+/usr/bin/empty
+"""
+
+
+def test_hardlinked_files_all_get_the_content(store: Store, tmp_path: Path) -> None:
+    spec = tmp_path / "hardlinks.spec"
+    spec.write_text(HARDLINK_SPEC)
+    top = tmp_path / "top"
+    subprocess.run(
+        [
+            "rpmbuild",
+            "-bb",
+            "--quiet",
+            "--define",
+            f"_topdir {top}",
+            "--define",
+            f"_dbpath {tmp_path / 'db'}",
+            str(spec),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    pkg = import_rpm(store, top / "RPMS/noarch/hardlinks-1-1.noarch.rpm")
+    for name in ("a", "b", "c"):
+        assert store.read_file(pkg.commit, f"usr/bin/{name}") == b"content\n"
+    assert store.read_file(pkg.commit, "usr/bin/empty") == b""
