@@ -11,7 +11,7 @@ stage. Nothing a user sees changes until the final ``Sysroot.deploy``.
 from __future__ import annotations
 
 import dataclasses
-import tempfile
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +22,7 @@ from core.deployment import Deployment
 from core.errors import FetchError, StoreError, SysrootError
 from core.origin import Origin
 from core.progress import Progress
+from core.scratch import scratch_dir
 from core.store import Store
 from core.sysroot import Sysroot
 from layering import origin_state as rq
@@ -39,7 +40,7 @@ from layering.plan import LayerInfo, PackageAction, inputhash
 from layering.rpmheaders import checkout_rpmdb, read_packages
 from layering.rpmimport import ImportedPackage
 from layering.summary import inactive_notice, render_changes, render_transaction
-from solver import PackageRef, Request, Transaction, solve
+from solver import PackageRef, Request, Transaction, fetch, solve
 
 COMMANDLINE = "@commandline"
 
@@ -170,10 +171,15 @@ class Engine:
 
     @contextmanager
     def _workdir(self) -> Iterator[Path]:
+        """Scratch space, locked while in use (the sysroot lock sweeps what a crash left).
+
+        Partial downloads of a crashed command go first: we hold the sysroot lock, so no
+        other process is fetching into the cache."""
         tmp_root = self.store.path / "tmp"
-        tmp_root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="strata-engine-", dir=tmp_root) as tmp:
-            yield Path(tmp)
+        for partial in self.download_dir.glob(".*.part"):
+            partial.unlink(missing_ok=True)
+        with scratch_dir(tmp_root, "strata-engine-") as tmp:
+            yield tmp
 
     @property
     def download_dir(self) -> Path:
@@ -186,15 +192,27 @@ class Engine:
     # -- verbs -----------------------------------------------------------------------------
 
     def install(self, specs: Sequence[str], opts: Options = Options()) -> Result:
-        with self.sysroot.lock():
+        """Names (or provides) from the repos, local ``.rpm`` files, or ``.rpm`` URLs."""
+        with self.sysroot.lock(), self._workdir() as downloads:
             cur = self.current()
             names = tuple(s for s in specs if not s.endswith(".rpm"))
-            files = tuple(read_rpm_file(Path(s)) for s in specs if s.endswith(".rpm"))
+            paths = [self._local_file(s, downloads) for s in specs if s.endswith(".rpm")]
+            files = tuple(read_rpm_file(p) for p in paths)
             req = rq.add_packages(cur.requests, names, idempotent=opts.idempotent)
             locals_ = [LocalPackage(f.header_sha256, f.nevra) for f in files]
             req = rq.add_local(req, locals_, idempotent=opts.idempotent)
             change = _Change(cur.base_ref, cur.base_commit, req, names, files)
             return self._realize(cur, change, opts)
+
+    def _local_file(self, spec: str, downloads: Path) -> Path:
+        """A path as given, or an http(s)/file URL fetched once (no digest to check)."""
+        if "://" not in spec:
+            return Path(spec)
+        name = re.sub(r"[^A-Za-z0-9._+-]", "_", spec.rstrip("/").rsplit("/", 1)[-1])
+        if name.strip(".") == "":
+            name = "package.rpm"
+        with self.progress.step("Downloading"):
+            return fetch(spec, downloads / name)
 
     def uninstall(
         self, names: Sequence[str], *, remove_all: bool = False, opts: Options = Options()

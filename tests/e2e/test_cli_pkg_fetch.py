@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from core.store import Store
-from fixtures.repos import make_repo, write_repo_file
+from fixtures.repos import make_repo, serve_http, write_repo_file
 from fixtures.rpms import build_rpm
 from tests.conftest import needs_bwrap, needs_rpmbuild
 from tests.e2e.cli_pkg_support import (
@@ -24,6 +24,7 @@ from tests.e2e.cli_pkg_support import (
     base_v1_rpms,
     build_base_tree,
     layer_rpms,
+    local_rpm,
 )
 from tests.integration.engine_gpg_support import can_sign, make_key, sign
 
@@ -139,3 +140,14 @@ def test_cleanup_pending_drops_the_staged_deployment(world: World) -> None:
     deployments = world.status()
     assert not any(d["staged"] for d in deployments)
     assert deployments[0]["booted"]
+
+
+def test_install_an_rpm_by_url(world: World, tmp_path: Path) -> None:
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copyfile(local_rpm(), served / "localpkg-1.0-1.x86_64.rpm")
+    with serve_http(served) as url:
+        world.strata("install", url + "localpkg-1.0-1.x86_64.rpm")
+        refused(world, "install", url + "missing-1.0-1.x86_64.rpm", match="404")
+    first = world.status()[0]
+    assert first["requested-local-packages"] == ["localpkg-1.0-1.x86_64"]
