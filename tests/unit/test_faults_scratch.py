@@ -1,0 +1,56 @@
+"""core.faults (named crash points) and core.scratch (crash-proof scratch dirs)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from core.scratch import scratch_dir, sweep
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_points(env: str, *names: str) -> subprocess.CompletedProcess[str]:
+    code = (
+        "import sys\nfrom core.faults import fault_point\n"
+        "for n in sys.argv[1:]:\n    fault_point(n)\n    print(n, flush=True)\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *names],
+        cwd=ROOT,
+        env={**os.environ, "STRATA_FAULT": env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_fault_point_kills_at_the_named_hit_only() -> None:
+    result = run_points("b@2, c", "a", "b", "a", "b", "c")
+    assert result.returncode == -9
+    assert result.stdout.split() == ["a", "b", "a"]
+
+
+def test_unarmed_points_do_nothing() -> None:
+    result = run_points("", "a", "b")
+    assert result.returncode == 0
+    assert result.stdout.split() == ["a", "b"]
+
+
+def test_sweep_removes_what_a_dead_process_left_and_spares_live_ones(tmp_path: Path) -> None:
+    code = (
+        "import os, sys\nfrom pathlib import Path\nfrom core.scratch import scratch_dir\n"
+        "with scratch_dir(Path(sys.argv[1]), 'dead-') as d:\n"
+        "    (d / 'half-written').write_text('x')\n    os._exit(9)\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, check=False)
+    (stale,) = [p.name for p in tmp_path.iterdir()]
+    assert stale.startswith("dead-")
+    (tmp_path / "not-ours").mkdir()
+    with scratch_dir(tmp_path, "live-") as live:
+        assert sweep(tmp_path) == [stale]
+        assert live.is_dir()
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "not-ours"])
+    assert [p.name for p in tmp_path.iterdir()] == ["not-ours"]
