@@ -27,6 +27,7 @@ from core.faults import fault_point
 from core.lock import sysroot_lock
 from core.metacopy import remove_tree
 from core.origin import Origin
+from core.scratch import sweep
 from core.store import PruneStats, Store
 from core.tmpfiles import apply_tmpfiles, read_config, read_ids
 
@@ -97,8 +98,12 @@ class Sysroot:
             )
         return cls(path, Store.open(path / "ostree" / "repo"))
 
-    def lock(self) -> AbstractContextManager[None]:
-        return sysroot_lock(self.path / "ostree" / "lock")
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """The sysroot lock; taking it also removes scratch dirs a crashed command left."""
+        with sysroot_lock(self.path / "ostree" / "lock"):
+            sweep(self.repo.path / "tmp")
+            yield
 
     # -- stateroots ----------------------------------------------------------------------
 
