@@ -13,7 +13,7 @@ from pathlib import Path
 
 from core.store import Store
 from core.sysroot import Sysroot
-from layering.fetching import DIGEST_REF_PREFIX, LOCAL_REF_PREFIX
+from layering.fetching import DIGEST_REF_PREFIX, LOCAL_REF_PREFIX, VERIFIED_REF_PREFIX
 from layering.origin_state import LocalPackage, RequestError
 from layering.plan import LayerInfo
 from layering.rpmimport import PKG_REF_PREFIX
@@ -64,8 +64,14 @@ def drop_unused_packages(sysroot: Sysroot) -> CleanupReport:
         else:
             store.delete_ref(ref)
             dropped += 1
+    kept_files = set()
     for ref, commit in store.refs(DIGEST_REF_PREFIX).items():
-        if commit not in kept_commits:
+        if commit in kept_commits:
+            kept_files.add(ref.removeprefix(DIGEST_REF_PREFIX))
+        else:
+            store.delete_ref(ref)
+    for ref in store.refs(VERIFIED_REF_PREFIX):
+        if ref.removeprefix(VERIFIED_REF_PREFIX) not in kept_files:
             store.delete_ref(ref)
     local_dropped = 0
     for ref in store.refs(LOCAL_REF_PREFIX):

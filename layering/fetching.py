@@ -29,6 +29,7 @@ from solver import PackageRef, fetch
 
 DIGEST_REF_PREFIX = "strata/rpm-digest/"  # file SHA-256 -> package cache commit
 LOCAL_REF_PREFIX = "strata/local/"  # header SHA-256 -> commit holding the .rpm file
+VERIFIED_REF_PREFIX = "strata/rpm-verified/"  # file SHA-256 -> marker: its signature was checked
 LOCAL_FILE = "package.rpm"
 HEADER_DIGEST_KEY = "strata.sha256"  # rpmimport records the header digest here
 
@@ -169,13 +170,32 @@ class PackageFetcher:
             read_tree_file=self.read_tree_file,
             fetch=self.fetch_url,
         )
-        verify_package(path, keys, what=pkg.nevra, repo=pkg.repo)
+        key_id = verify_package(path, keys, what=pkg.nevra, repo=pkg.repo)
+        hexdigest = _digest_hex(pkg.checksum) or file_sha256(path)
+        marker = self.store.commit_tree(
+            self.store.edit(None).write(),
+            subject=f"signature of {pkg.nevra} checked",
+            metadata={"strata.gpg-key-id": key_id, "strata.nevra": pkg.nevra},
+            timestamp=0,
+        )
+        self.store.set_ref(VERIFIED_REF_PREFIX + hexdigest, marker)
+
+    def _needs_fetch(self, pkg: PackageRef, cached: ImportedPackage | None) -> bool:
+        """Not imported yet, or imported without the signature check its repo now asks for
+        (the tree alone cannot be verified: the file is fetched again to check it)."""
+        if cached is None:
+            return True
+        if not pkg.gpgcheck:
+            return False
+        return VERIFIED_REF_PREFIX + _digest_hex(pkg.checksum) not in self.store.refs(
+            VERIFIED_REF_PREFIX
+        )
 
     def download(self, packages: Sequence[PackageRef]) -> tuple[list[Path], int]:
         """Download (and verify) what is not cached yet; for ``--download-only``."""
         paths, cached = [], 0
         for pkg in packages:
-            if find_cached(self.store, pkg.checksum) is not None:
+            if not self._needs_fetch(pkg, find_cached(self.store, pkg.checksum)):
                 cached += 1
                 continue
             path = self._download(pkg)
@@ -188,7 +208,7 @@ class PackageFetcher:
         found: list[ImportedPackage | None] = [
             find_cached(self.store, p.checksum) for p in packages
         ]
-        todo = [i for i, pkg in enumerate(found) if pkg is None]
+        todo = [i for i, pkg in enumerate(found) if self._needs_fetch(packages[i], pkg)]
         paths: dict[int, Path] = {}
         if todo:
             with self.progress.step("Downloading"):
@@ -197,7 +217,10 @@ class PackageFetcher:
                     self._verify(packages[i], paths[i])
             with self.progress.step("Importing"):
                 for i in todo:
-                    found[i] = self.import_file(paths[i], packages[i].checksum)
+                    if found[i] is None:
+                        found[i] = self.import_file(paths[i], packages[i].checksum)
+                    else:
+                        paths[i].unlink(missing_ok=True)
         imported = tuple(p for p in found if p is not None)
         return Obtained(imported, len(packages) - len(todo), len(todo))
 

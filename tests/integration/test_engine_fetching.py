@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from layering.fetching import (
 )
 from solver import PackageRef
 from tests.conftest import needs_rpmbuild
+from tests.integration.engine_gpg_support import can_sign, make_key, sign
 
 pytestmark = needs_rpmbuild
 
@@ -122,3 +124,39 @@ def test_local_rpm_survives_the_original_file(store: Store, tmp_path: Path) -> N
     assert file_sha256(back) == info.file_sha256
     with pytest.raises(FetchError, match="no longer in the store"):
         restore_local_rpm(store, "f" * 64, "gone-1-1.x86_64", tmp_path)
+
+
+def test_cached_package_is_verified_when_its_repo_now_asks_for_it(
+    store: Store, tmp_path: Path
+) -> None:
+    rpm_path = build_rpm("fetchme", files={"/usr/share/fetchme/a": "a\n"})
+    _fetcher(store, tmp_path).obtain([_ref(rpm_path)])  # from a repo without gpgcheck
+    strict = _ref(rpm_path, gpgcheck=True, gpgkeys=("file:///etc/pki/rpm-gpg/KEY",))
+    with pytest.raises(FetchError, match="not found in the deployment"):
+        _fetcher(store, tmp_path).obtain([strict])
+
+
+@pytest.mark.skipif(not can_sign(), reason="rpmsign/gpg missing")
+def test_signed_package_is_checked_once(store: Store, tmp_path: Path) -> None:
+    public, _ = make_key(tmp_path / "gpg", "k@example.com")
+    rpm_path = tmp_path / "signed-1.0-1.x86_64.rpm"
+    shutil.copyfile(build_rpm("signed", files={"/usr/share/signed/a": "a\n"}), rpm_path)
+    sign(rpm_path, tmp_path / "gpg", "k@example.com")
+    keys = {"/etc/pki/rpm-gpg/KEY": public}
+    ref = _ref(rpm_path, gpgcheck=True, gpgkeys=("file:///etc/pki/rpm-gpg/KEY",))
+
+    def fetcher(**kw: object) -> PackageFetcher:
+        return PackageFetcher(
+            store,
+            download_dir=tmp_path / "downloads",
+            read_tree_file=keys.get,
+            progress=QuietProgress(),
+            **kw,  # type: ignore[arg-type]
+        )
+
+    assert fetcher().obtain([ref]).downloaded == 1
+
+    def no_network(*args: object, **kw: object) -> Path:
+        raise AssertionError("a verified cached package must not be fetched again")
+
+    assert fetcher(fetch_url=no_network).obtain([ref]).cached == 1
