@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 from core.errors import ConfigError, StoreError
 from core.faults import fault_point
 from core.progress import Progress
+from core.scratch import scratch_dir, sweep
 from core.store import Store
 from layering.assemble import assemble
 from layering.gpg import load_keys, verify_package
@@ -132,10 +132,8 @@ def compose_tree(store: Store, treefile: Treefile, *, progress: Progress) -> Com
     """Compose ``treefile`` into ``store`` and move its ref; see the module doc."""
     repos = repos_for(treefile)
     tmp_parent = store.path / "tmp"
-    with tempfile.TemporaryDirectory(
-        prefix="compose-", dir=tmp_parent if tmp_parent.is_dir() else None
-    ) as tmp:
-        work = Path(tmp)
+    sweep(tmp_parent)  # scratch dirs of crashed commands (live ones are locked, kept)
+    with scratch_dir(tmp_parent, "compose-") as work:
         empty_db = work / "empty-rpmdb"
         write_rpmdb(empty_db, base=None, install=[])  # the solver wants a real (empty) rpmdb
         with progress.step("Resolving"):
