@@ -5,9 +5,12 @@ metadata blob id seen when the file was last hashed. Two ways to hit:
 
 * the file's size/mtime/ctime/mode/owner are unchanged since it was hashed (as git's index
   trusts stat data; chmod, chown and setxattr all bump ctime);
-* the file *is* a file object (a hardlinked checkout): same inode as ``objects/ID`` and
-  still mtime 0, the stamp every object carries. Linking a checkout bumps the inode's ctime,
-  so this case cannot rely on ctime; the object's own identity stands in for it.
+* the file *is* a file object (a hardlinked checkout): the entry was recorded from the
+  object's own inode (ctime sentinel ``OBJECT``), the file still has more than one link and
+  mtime 0, the stamp every object carries, and unchanged size/mode/owner. Linking a
+  checkout bumps the inode's ctime, so this case cannot rely on ctime; an in-place edit
+  moves mtime, chmod/chown change mode/owner. (An xattr changed in place on a checkout is
+  not seen: it changed the object too, and fsck reports that.)
 
 The cache may be dropped at any time (``prune`` does); it only saves work.
 """
@@ -22,7 +25,8 @@ from pathlib import Path
 from core import atomic
 
 _RECORD = struct.Struct("<QQQqqIII20s")
-_MAGIC = b"strata-devino 1\n"
+_MAGIC = b"strata-devino 2\n"
+OBJECT = -1  # ctime sentinel: the entry describes a file object's inode
 
 
 @dataclass
@@ -51,7 +55,7 @@ class DevInoCache:
         ):
             self._entries[(dev, ino)] = (size, mtime, ctime, mode, uid, gid, oid)
 
-    def lookup(self, st: os.stat_result, objects_dir: str) -> bytes | None:
+    def lookup(self, st: os.stat_result) -> bytes | None:
         """The blob id recorded for this file if it provably did not change, else None."""
         entry = self._entries.get((st.st_dev, st.st_ino))
         if entry is not None:
@@ -66,21 +70,27 @@ class DevInoCache:
             if same and ctime == st.st_ctime_ns:
                 self.stats.hits += 1
                 return oid
-            if same and mtime == 0:
-                hexid = oid.hex()
-                try:
-                    ost = os.lstat(f"{objects_dir}/{hexid[:2]}/{hexid[2:]}")
-                except OSError:
-                    ost = None
-                if ost is not None and (ost.st_ino, ost.st_dev) == (st.st_ino, st.st_dev):
-                    self.stats.hits += 1
-                    return oid
+            if same and ctime == OBJECT and st.st_nlink > 1:
+                # an object's inode (recorded by record_object), seen through a checkout link
+                self.stats.hits += 1
+                return oid
         self.stats.misses += 1
         return None
 
     def record(self, st: os.stat_result, oid: bytes) -> None:
         key = (st.st_dev, st.st_ino)
         value = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode, st.st_uid, st.st_gid, oid)
+        if self._entries.get(key) != value:
+            self._entries[key] = value
+            self._dirty = True
+
+    def record_object(self, st: os.stat_result, oid: bytes) -> None:
+        """Remember a file object's own inode: any hardlink to it is that object while its
+        mtime stays 0 (the object stamp) and its mode/owner/size are unchanged."""
+        if st.st_mtime_ns != 0:
+            return
+        key = (st.st_dev, st.st_ino)
+        value = (st.st_size, 0, OBJECT, st.st_mode, st.st_uid, st.st_gid, oid)
         if self._entries.get(key) != value:
             self._entries[key] = value
             self._dirty = True

@@ -20,7 +20,13 @@ from core.gitpack import OBJ_BLOB, OBJ_TREE, PackWriter
 from core.objects import FileObjects, read_xattrs
 from core.storetypes import FileMeta
 
-SMALL = 4 << 20  # files up to this size are read once into memory
+SMALL = 4 << 20
+_DIRMETA = treemeta.DIRMETA_NAME.encode()
+GIT_FILE, GIT_LINK, GIT_TREE = (
+    treemeta.GIT_FILE,
+    treemeta.GIT_LINK,
+    treemeta.GIT_TREE,
+)  # files up to this size are read once into memory
 
 
 class DirImporter:
@@ -39,9 +45,8 @@ class DirImporter:
         self.drop_xattr_prefixes = drop_xattr_prefixes
         self.skip_whiteouts = skip_whiteouts
         self.files_read = 0
-        self._objects_root = str(objects.root)
 
-    def _xattrs(self, target: int | str) -> tuple[tuple[str, bytes], ...]:
+    def _xattrs(self, target: int | str | bytes) -> tuple[tuple[str, bytes], ...]:
         found = read_xattrs(target)
         if self.drop_xattr_prefixes and found:
             found = tuple(x for x in found if not x[0].startswith(self.drop_xattr_prefixes))
@@ -57,45 +62,44 @@ class DirImporter:
             raise StoreError(
                 f"Cannot commit {src}: not a directory", hint="commit a directory tree"
             )
-        return self.directory(str(src), st)
+        return self.directory(os.fsencode(src), st)
 
-    def directory(self, path: str, st: os.stat_result) -> bytes:
+    def directory(self, path: str | bytes, st: os.stat_result) -> bytes:
+        """The tree id of the directory at ``path`` whose lstat is ``st``."""
+        bpath = os.fsencode(path)
         entries: list[tuple[int, bytes, bytes]] = []
         try:
-            with os.scandir(path) as it:
+            with os.scandir(bpath) as it:
                 children = list(it)
         except OSError as err:
-            raise StoreError(f"Cannot read directory {path}: {err.strerror}") from err
+            raise StoreError(f"Cannot read directory {os.fsdecode(bpath)}: {err.strerror}") from err
         for child in children:
             name = child.name
-            treemeta.check_name(name, path)
+            if name == _DIRMETA:  # the kernel never returns "", ".", "..", "/" or NUL names
+                treemeta.check_name(os.fsdecode(name), os.fsdecode(bpath))
             cst = child.stat(follow_symlinks=False)
             mode = cst.st_mode
             if stat.S_ISREG(mode):
-                oid = self.file(child.path, cst)
-                entries.append((treemeta.GIT_FILE, os.fsencode(name), oid))
+                entries.append((GIT_FILE, name, self.file(child.path, cst)))
             elif stat.S_ISDIR(mode):
-                entries.append(
-                    (treemeta.GIT_TREE, os.fsencode(name), self.directory(child.path, cst))
-                )
+                entries.append((GIT_TREE, name, self.directory(child.path, cst)))
             elif stat.S_ISLNK(mode):
-                entries.append(
-                    (treemeta.GIT_LINK, os.fsencode(name), self.symlink(child.path, cst))
-                )
+                entries.append((GIT_LINK, name, self.symlink(child.path, cst)))
             elif self.skip_whiteouts and is_whiteout(cst):
                 continue
             else:
                 raise StoreError(
-                    f"Cannot commit {child.path}: {_type_name(mode)} are not allowed in a tree",
+                    f"Cannot commit {os.fsdecode(child.path)}: {_type_name(mode)} are not "
+                    "allowed in a tree",
                     hint="remove sockets, fifos and device nodes before committing",
                 )
-        meta = FileMeta(st.st_uid, st.st_gid, st.st_mode, self._xattrs(path))
+        meta = FileMeta(st.st_uid, st.st_gid, st.st_mode, self._xattrs(bpath))
         dirmeta = self.writer.add(OBJ_BLOB, treemeta.dir_header(meta))
-        entries.append((treemeta.GIT_FILE, treemeta.DIRMETA_NAME.encode(), dirmeta))
+        entries.append((GIT_FILE, _DIRMETA, dirmeta))
         return self.writer.add(OBJ_TREE, gitpack.encode_tree(entries))
 
-    def symlink(self, path: str, st: os.stat_result) -> bytes:
-        target = os.readlink(path)
+    def symlink(self, path: str | bytes, st: os.stat_result) -> bytes:
+        target = os.fsdecode(os.readlink(os.fsencode(path)))
         meta = FileMeta(st.st_uid, st.st_gid, st.st_mode, self._xattrs(path))
         header = treemeta.symlink_header(meta, target)
         oid = gitpack.object_id(OBJ_BLOB, header)
@@ -103,17 +107,17 @@ class DirImporter:
             self.objects.write_symlink(oid.hex(), target, meta)
         return self.writer.add(OBJ_BLOB, header, oid)
 
-    def file(self, path: str, st: os.stat_result) -> bytes:
+    def file(self, path: str | bytes, st: os.stat_result) -> bytes:
         cache = self.cache
         if cache is not None:
-            cached = cache.lookup(st, self._objects_root)
+            cached = cache.lookup(st)
             if cached is not None:
                 return cached
         self.files_read += 1
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as err:
-            raise StoreError(f"Cannot read {path}: {err.strerror}") from err
+            raise StoreError(f"Cannot read {os.fsdecode(path)}: {err.strerror}") from err
         try:
             fst = os.fstat(fd)
             meta = FileMeta(fst.st_uid, fst.st_gid, fst.st_mode, self._xattrs(fd))
@@ -140,7 +144,7 @@ class DirImporter:
             os.close(fd)
         if cache is not None:
             cache.record(fst, oid)
-            cache.record(ost, oid)
+            cache.record_object(ost, oid)
         return oid
 
 

@@ -54,7 +54,7 @@ def copy_fd(src: int, dst: int, size: int) -> None:
 
 
 def read_xattrs(
-    target: int | str, *, follow_symlinks: bool = False
+    target: int | str | bytes, *, follow_symlinks: bool = False
 ) -> tuple[tuple[str, bytes], ...]:
     """Every xattr of a file (fd or path, never following a symlink), sorted by name."""
     if isinstance(target, int):

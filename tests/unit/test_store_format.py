@@ -107,12 +107,21 @@ def test_devino_cache_hits_only_unchanged_files(tmp_path: Path) -> None:
     path.write_text("x")
     cache = DevInoCache(tmp_path / "cache")
     st = os.lstat(path)
-    assert cache.lookup(st, str(tmp_path)) is None
+    assert cache.lookup(st) is None
     cache.record(st, b"\1" * 20)
     cache.save()
     again = DevInoCache(tmp_path / "cache")
-    assert again.lookup(st, str(tmp_path)) == b"\1" * 20
+    assert again.lookup(st) == b"\1" * 20
     os.chmod(path, 0o600)
-    assert again.lookup(os.lstat(path), str(tmp_path)) is None
+    assert again.lookup(os.lstat(path)) is None
+    obj = tmp_path / "obj"
+    obj.write_text("o")
+    os.utime(obj, ns=(0, 0))
+    again.record_object(os.lstat(obj), b"\2" * 20)
+    os.link(obj, tmp_path / "checkout-link")  # bumps ctime: still recognised as the object
+    assert again.lookup(os.lstat(tmp_path / "checkout-link")) == b"\2" * 20
+    with open(obj, "a") as handle:
+        handle.write("edited")  # mtime moves
+    assert again.lookup(os.lstat(obj)) is None
     (tmp_path / "cache").write_bytes(b"garbage")
-    assert DevInoCache(tmp_path / "cache").lookup(st, str(tmp_path)) is None
+    assert DevInoCache(tmp_path / "cache").lookup(st) is None
