@@ -44,6 +44,12 @@ def checkout_tree(store: Store, tree: bytes, dest: Path, *, hardlink: bool) -> N
         finally:
             os.close(objects_fd)
             os.close(dfd)
+    except OSError as err:
+        _undo(dest, created)
+        raise StoreError(
+            f"Cannot check out into {dest}: {err.strerror or err}",
+            hint="the tree may be damaged (run `strata fsck`) or the target filesystem full",
+        ) from err
     except BaseException:
         _undo(dest, created)
         raise

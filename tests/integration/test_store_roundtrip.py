@@ -237,3 +237,45 @@ def test_hardlink_checkout_falls_back_to_copies_across_filesystems(tmp_path: Pat
         pytest.skip(f"cannot mount tmpfs here: {result.stderr.strip()}")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1", "0o104755", "su", "bin"]
+
+
+def _raw_tree(store: Store, entries: list[tuple[int, bytes, bytes]]) -> str:
+    """A tree no Strata commit produces, written straight into the store's object database."""
+    from core import gitpack, treemeta
+
+    dirmeta = store.writer.add(gitpack.OBJ_BLOB, treemeta.dir_header(FileMeta.directory()))
+    data = b"".join(
+        b"%o %s\0%s" % (mode, name, oid)
+        for mode, name, oid in [*entries, (0o100644, b".strata-dirmeta", dirmeta)]
+    )
+    tree = store.writer.add(gitpack.OBJ_TREE, data)
+    store.flush()
+    return tree.hex()
+
+
+def test_checkout_of_hostile_trees_writes_nothing_outside(tmp_path: Path) -> None:
+    build(tmp_path / "src", D({"f": F(b"payload"), "evil": L(str(tmp_path / "outside"))}))
+    store = Store.init(tmp_path / "repo")
+    good = store.write_dir_tree(tmp_path / "src")
+    link = store.lookup(good, "evil")
+    file = store.lookup(good, "f")
+    assert link is not None and file is not None
+    sub = _raw_tree(store, [(0o100644, b"f", bytes.fromhex(file.object_id))])
+    (tmp_path / "outside").mkdir()
+    # a symlink and a directory of the same name: the directory must not go through the link
+    dup = _raw_tree(
+        store,
+        [
+            (0o120000, b"evil", bytes.fromhex(link.object_id)),
+            (0o040000, b"evil", bytes.fromhex(sub)),
+        ],
+    )
+    with pytest.raises(StoreError):
+        store.checkout(dup, tmp_path / "co1")
+    dotdot = _raw_tree(store, [(0o040000, b"..", bytes.fromhex(sub))])
+    with pytest.raises(StoreError, match="hostile"):
+        store.checkout(dotdot, tmp_path / "co2")
+    assert os.listdir(tmp_path / "outside") == []
+    assert not (tmp_path / "co1").exists() and not (tmp_path / "co2").exists()
+    with pytest.raises(StoreError, match="hostile"):
+        list(store.walk(dotdot))
