@@ -237,7 +237,10 @@ class Engine:
             cur = self.current()
             commit = self._resolve_ref(cur.base_ref)
             change = _Change(cur.base_ref, commit, cur.requests, check_only=check)
-            return self._realize(cur, change, opts)
+            result = self._realize(cur, change, opts)
+        if result.outcome is Outcome.UNCHANGED:
+            return dataclasses.replace(result, text="No upgrade available.")  # rpm-ostree's words
+        return result
 
     def reset(self, opts: Options = Options()) -> Result:
         with self.sysroot.lock():

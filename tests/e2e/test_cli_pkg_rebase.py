@@ -52,7 +52,7 @@ def test_layer_and_boot(world: World, state: dict[str, Any]) -> None:
 
 def test_upgrade_without_news_changes_nothing(world: World) -> None:
     before = world.snapshot()
-    assert "No changes." in world.strata("upgrade").stdout
+    assert "No upgrade available." in world.strata("upgrade").stdout
     world.strata("upgrade", "--unchanged-exit-77", expect=77)
     world.strata("upgrade", "--check", "--unchanged-exit-77", expect=77)
     assert world.snapshot() == before
