@@ -132,3 +132,13 @@ def test_unchanged_compose_downloads_nothing(tmp_path: Path) -> None:
     )
     assert again.returncode == 77, again.stderr
     assert again.stdout.split()[-1] == first.stdout.split()[-1]
+
+
+def test_failing_postprocess_moves_no_ref(repo_url: str, tmp_path: Path) -> None:
+    treefile = write_treefile(tmp_path / "tf", repo_url, postprocess=["echo broken >&2; exit 4"])
+    store = Store.init(tmp_path / "repo")
+    result = strata("compose", "tree", "--repo", str(tmp_path / "repo"), str(treefile))
+    assert result.returncode == 1
+    assert "postprocess" in result.stderr
+    assert "broken" in result.stderr
+    assert REF not in store.refs()  # package caches may stay; the ref must not move
