@@ -35,9 +35,9 @@ def apply_meta_fd(fd: int, meta: FileMeta) -> None:
         os.setxattr(fd, name, value)
 
 
-def copy_fd(src: int, dst: int, size: int) -> None:
-    """Copy ``size`` bytes from the start of ``src`` (kernel-side when possible)."""
-    os.lseek(src, 0, os.SEEK_SET)
+def copy_fd(src: int, dst: int, size: int, start: int = 0) -> None:
+    """Copy ``size`` bytes of ``src`` from offset ``start`` (kernel-side when possible)."""
+    os.lseek(src, start, os.SEEK_SET)
     offset = 0
     while offset < size:
         try:
@@ -153,22 +153,24 @@ class FileObjects:
         except FileNotFoundError:
             return False
 
-    def write_copy(self, hexid: str, src_fd: int, size: int, meta: FileMeta) -> os.stat_result:
+    def write_copy(
+        self, hexid: str, src_fd: int, size: int, meta: FileMeta, start: int = 0
+    ) -> os.stat_result:
         """Write an object by copying an open file in the kernel (large files)."""
         fd, tmp = self._create(hexid)
         try:
-            copy_fd(src_fd, fd, size)
+            copy_fd(src_fd, fd, size, start)
         except BaseException:
             os.close(fd)
             os.unlink(tmp)
             raise
         return self._finish(fd, tmp, hexid, meta)
 
-    def hash_file(self, fd: int) -> tuple[str, int]:
-        """sha256 and length of an open file, read from its start."""
+    def hash_file(self, fd: int, start: int = 0) -> tuple[str, int]:
+        """sha256 and length of an open file, read from offset ``start`` to its end."""
         digest = hashlib.sha256()
         size = 0
-        os.lseek(fd, 0, os.SEEK_SET)
+        os.lseek(fd, start, os.SEEK_SET)
         while chunk := os.read(fd, CHUNK):
             digest.update(chunk)
             size += len(chunk)

@@ -37,11 +37,14 @@ Child = Union["_Node", tuple[int, bytes]]
 class _Node:
     """A directory being edited; ``items`` is None until it is first needed."""
 
-    __slots__ = ("dirmeta", "dirty", "items", "labels", "tree")
+    __slots__ = ("adopt", "dirmeta", "dirty", "items", "labels", "tree")
 
     def __init__(self, tree: bytes | None, dirmeta: bytes | None = None) -> None:
         self.tree = tree
         self.dirmeta = dirmeta
+        # metadata guessed (a parent created implicitly, an empty start): the first
+        # overlaid tree's metadata replaces it instead of conflicting with it
+        self.adopt = tree is None
         self.items: dict[bytes, Child] | None = None if tree is not None else {}
         self.dirty = tree is None
         self.labels: dict[bytes, str] = {}
@@ -114,12 +117,25 @@ class TreeEditor:
 
     def put_file(self, path: str, data: bytes | BinaryIO, meta: FileMeta) -> None:
         meta = _typed(meta, stat.S_IFREG)
-        payload = data if isinstance(data, bytes) else data.read()
-        header = treemeta.file_header(meta, len(payload), hashlib.sha256(payload).hexdigest())
-        oid = gitpack.object_id(OBJ_BLOB, header)
         node, name = self._parent(path)
-        if self.store.objects.present(oid.hex(), len(payload)) is None:
-            self.store.objects.write_bytes(oid.hex(), payload, meta)
+        objects = self.store.objects
+        fd = None if isinstance(data, bytes) else _real_fd(data)
+        if fd is None:
+            payload = data if isinstance(data, bytes) else data.read()
+            size, sha = len(payload), hashlib.sha256(payload).hexdigest()
+            header = treemeta.file_header(meta, size, sha)
+            oid = gitpack.object_id(OBJ_BLOB, header)
+            if objects.present(oid.hex(), size) is None:
+                objects.write_bytes(oid.hex(), payload, meta)
+        else:
+            # a real file (a spooled large payload): hashed and copied in the kernel,
+            # from its current position, never loaded into memory
+            start = os.lseek(fd, 0, os.SEEK_CUR)
+            sha, size = objects.hash_file(fd, start)
+            header = treemeta.file_header(meta, size, sha)
+            oid = gitpack.object_id(OBJ_BLOB, header)
+            if objects.present(oid.hex(), size) is None:
+                objects.write_copy(oid.hex(), fd, size, meta, start)
         self.writer.add(OBJ_BLOB, header, oid)
         self._load(node)[name] = (GIT_FILE, oid)
 
@@ -141,6 +157,7 @@ class TreeEditor:
             self._load(self.root)
             self.root.dirmeta = self._dirmeta(meta)
             self.root.dirty = True
+            self.root.adopt = False
             return
         node, name = self._parent(path)
         items = self._load(node)
@@ -151,6 +168,7 @@ class TreeEditor:
         self._load(child)
         child.dirmeta = self._dirmeta(meta)
         child.dirty = True
+        child.adopt = False
 
     def graft(self, path: str, tree: str | bytes) -> None:
         oid = bytes.fromhex(tree) if isinstance(tree, str) else tree
@@ -191,8 +209,9 @@ class TreeEditor:
             return
         items = self._load(node)
         dirmeta, incoming = self.reader.tree(tree)
-        if node.tree is None and not items:
-            node.dirmeta = dirmeta  # a fresh, empty directory adopts the incoming metadata
+        if node.adopt:
+            node.dirmeta = dirmeta
+            node.adopt = False
             node.dirty = True
         if dirmeta != node.dirmeta:
             raise ConflictError(
@@ -261,6 +280,7 @@ class TreeEditor:
                     self._load(child)
                     meta = FileMeta(st.st_uid, st.st_gid, st.st_mode, importer._xattrs(entry.path))
                     child.dirmeta = self._dirmeta(meta)
+                    child.adopt = False
                     self._apply(child, entry.path, child_path, importer)
                 else:
                     items[name] = (GIT_TREE, importer.directory(entry.path, st))
@@ -332,6 +352,18 @@ def _typed(meta: FileMeta, kind_bits: int) -> FileMeta:
         )
         raise StoreError(f"Metadata mode {meta.mode:o} is not a {want}")
     return FileMeta(meta.uid, meta.gid, meta.mode, tuple(sorted(meta.xattrs)))
+
+
+def _real_fd(data: BinaryIO) -> int | None:
+    """The OS file descriptor behind ``data``, flushed and positioned, or None."""
+    try:
+        fd = data.fileno()
+        position = data.tell()
+        data.flush()
+    except (AttributeError, OSError, ValueError):
+        return None
+    os.lseek(fd, position, os.SEEK_SET)
+    return fd
 
 
 def _has_xattr(path: str, names: tuple[str, ...]) -> bool:
