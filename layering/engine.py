@@ -305,7 +305,10 @@ class Engine:
         origin = origin_for(change.base_ref, change.requests, cur.deployment.origin)
         before = cur.layer.layered if cur.layer else ()
         base_pair = (cur.base_commit, change.base_commit)
-        if cur.deployment.checksum == change.base_commit and cur.deployment.origin == origin:
+        if (
+            cur.deployment.checksum == change.base_commit
+            and cur.deployment.origin.without_transient() == origin
+        ):
             return self._unchanged()
         if opts.dry_run or change.check_only:
             text = render_transaction(install=(), base=base_pair)
@@ -410,7 +413,7 @@ class Engine:
         if (
             cur.layer is not None
             and cur.layer.inputhash == digest
-            and cur.deployment.origin == origin
+            and cur.deployment.origin.without_transient() == origin
         ):
             return self._unchanged(change.notices)
         if change.check_only:

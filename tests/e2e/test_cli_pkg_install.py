@@ -48,6 +48,17 @@ def test_fresh_sysroot_shows_the_booted_base(world: World, state: dict[str, Any]
     state["v1"] = only["checksum"]
 
 
+def test_nothing_to_reset_on_a_pinned_base(world: World) -> None:
+    world.strata("admin", "pin", "0")
+    try:
+        before = world.snapshot()
+        assert "No changes." in world.strata("reset").stdout
+        world.strata("reset", "--unchanged-exit-77", expect=77)
+        assert world.snapshot() == before
+    finally:
+        world.strata("admin", "pin", "--unpin", "0")
+
+
 def test_dry_run_prints_the_transaction_and_changes_nothing(world: World) -> None:
     before = world.snapshot()
     out = world.strata("install", "--dry-run", "hello").stdout
