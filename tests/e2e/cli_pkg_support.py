@@ -205,8 +205,15 @@ class World:
                 files[str(path.relative_to(self.sysroot))] = path.read_text()
             elif path.is_dir() and (path / "etc").is_dir():
                 for item in sorted((path / "etc").rglob("*")):
-                    if item.is_file() and not item.is_symlink():
-                        files[str(item.relative_to(self.sysroot))] = item.read_bytes()
+                    st = item.lstat()
+                    if item.is_symlink():
+                        content: object = "-> " + os.readlink(item)
+                    elif item.is_file():
+                        content = item.read_bytes()
+                    else:
+                        content = "dir"
+                    key = str(item.relative_to(self.sysroot))
+                    files[key] = (oct(st.st_mode), st.st_uid, st.st_gid, content)
         boot = self.sysroot / "boot"
         for item in sorted(boot.rglob("*")):
             if item.is_file():
