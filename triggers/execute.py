@@ -22,6 +22,7 @@ from triggers.runner import Sandbox, SandboxResult
 
 SCRIPT_PATH = "/run/strata/script"
 SANITY_COMMAND = ("/usr/bin/true",)
+DEFAULT_TIMEOUT = 300.0  # seconds per script; STRATA_SCRIPT_TIMEOUT overrides it
 
 
 def script_command(script: Script, host_lua: lua.HostLua | None) -> list[str]:
@@ -81,6 +82,15 @@ def _source_date_epoch(given: int | None) -> int:
     return int(os.environ.get("SOURCE_DATE_EPOCH", "0") or 0)
 
 
+def script_timeout() -> float:
+    """Seconds one script may run: ``STRATA_SCRIPT_TIMEOUT`` when set to a number, else 300."""
+    try:
+        value = float(os.environ.get("STRATA_SCRIPT_TIMEOUT", ""))
+    except ValueError:
+        return DEFAULT_TIMEOUT
+    return value if value > 0 else DEFAULT_TIMEOUT
+
+
 def run_in_sandbox(sandbox: Sandbox, script: Script, host_lua: lua.HostLua | None) -> SandboxResult:
     """Write the body where the sandbox sees it, then run the script."""
     body_file = sandbox.files_dir / "script"
@@ -97,16 +107,18 @@ def run_scripts(
     lowers: Sequence[Path],
     upper: Path,
     progress: Progress,
-    timeout: float = 300,
+    timeout: float | None = None,
     source_date_epoch: int | None = None,
     sanity_check: bool = True,
 ) -> None:
     """Run every script of ``plan`` over ``lowers`` (topmost first); writes land in ``upper``.
 
-    ``timeout`` limits each script. Raises ``TriggerError`` naming the package,
-    the script, its exit status and its last lines of output; the caller then
-    throws ``upper`` away.
+    ``timeout`` limits each script (default: env ``STRATA_SCRIPT_TIMEOUT``, else 300s,
+    so an administrator or a test can shorten it without a flag on every verb). Raises
+    ``TriggerError`` naming the package, the script, its exit status and its last lines
+    of output; the caller then throws ``upper`` away.
     """
+    timeout = script_timeout() if timeout is None else timeout
     host_lua = lua.host_lua() if plan.needs_lua else None
     for label in plan.ignored:
         progress.message(f"Skipping {label} (known not to work offline; see overrides)")
