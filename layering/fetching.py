@@ -159,7 +159,10 @@ class PackageFetcher:
                 hint="run the same command with --download-only first, or drop --cache-only",
             )
         self.download_dir.mkdir(parents=True, exist_ok=True)
-        self.fetch_url(pkg.location, dest, checksum=pkg.checksum)
+        try:
+            self.fetch_url(pkg.location, dest, checksum=pkg.checksum)
+        except FetchError as err:
+            raise err.with_context(f"Downloading {pkg.nevra} from repo '{pkg.repo}'") from err
         return dest
 
     def _verify(self, pkg: PackageRef, path: Path) -> None:
