@@ -39,7 +39,13 @@ from layering.origin_state import LocalPackage, RequestError, Requests
 from layering.plan import LayerInfo, PackageAction, inputhash
 from layering.rpmheaders import checkout_rpmdb, read_packages
 from layering.rpmimport import ImportedPackage
-from layering.summary import inactive_notice, render_changes, render_transaction
+from layering.summary import (
+    PackageDiff,
+    diff_packages,
+    inactive_notice,
+    render_changes,
+    render_transaction,
+)
 from solver import PackageRef, Request, Transaction, fetch, solve
 
 COMMANDLINE = "@commandline"
@@ -316,8 +322,21 @@ class Engine:
             return Result(outcome, text)
         with self.progress.step("Staging"):
             deployment = self.sysroot.deploy(self.osname, change.base_commit, origin)
-        text = render_changes(layered_before=before, layered_after=(), base=base_pair)
+        text = render_changes(
+            layered_before=before,
+            layered_after=(),
+            base=base_pair,
+            base_diff=self._base_diff(base_pair),
+        )
         return Result(Outcome.DEPLOYED, text, deployment)
+
+    def _base_diff(self, base_pair: tuple[str, str]) -> PackageDiff | None:
+        """What a new base changes, package by package (None when the base stays)."""
+        old, new = base_pair
+        if old == new:
+            return None
+        nevras = [[p.nevra for p in read_packages(self.store, c)] for c in (old, new)]
+        return diff_packages(*nevras)
 
     def _local_paths(self, change: _Change, work: Path) -> dict[str, Path]:
         """Header digest -> an .rpm file for every local package the requests name."""
@@ -421,6 +440,7 @@ class Engine:
                 layered_before=cur.layer.layered if cur.layer else (),
                 layered_after=[p.nevra for p in tx.install],
                 base=base_pair,
+                base_diff=self._base_diff(base_pair),
                 deployed=False,
             )
             return Result(Outcome.UPDATE_AVAILABLE, text or "Updates available.")
@@ -455,6 +475,7 @@ class Engine:
             layered_before=cur.layer.layered if cur.layer else (),
             layered_after=[p.nevra for p in tx.install],
             base=base_pair,
+            base_diff=self._base_diff(base_pair),
             removed_base=tx.remove,
             replaced_base=replace_pairs,
             notices=change.notices,

@@ -143,13 +143,21 @@ def render_changes(
     replaced_base: Iterable[tuple[str, str]] = (),
     notices: Sequence[str] = (),
     details: Sequence[str] = (),
+    base_diff: PackageDiff | None = None,
     deployed: bool = True,
 ) -> str:
     """The summary after a deployment was staged: added/removed packages and the hint."""
     lines = list(notices)
     if base is not None and base[0] != base[1]:
         lines.append(f"Base: {base[0][:12]} -> {base[1][:12]}")
-    lines += render_diff(diff_packages(layered_before, layered_after))
+        if base_diff is not None and not base_diff.empty:
+            lines.append("Base packages:")
+            lines += [f"  {line}" for line in render_diff(base_diff)]
+    layered = render_diff(diff_packages(layered_before, layered_after))
+    if base_diff is not None and not base_diff.empty and layered:
+        lines.append("Layered packages:")
+        layered = [f"  {line}" for line in layered]
+    lines += layered
     removed_base = sorted(removed_base)
     if removed_base:
         lines.append("Removed base packages:")

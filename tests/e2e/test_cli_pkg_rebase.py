@@ -74,6 +74,8 @@ def test_rebase_drops_what_the_new_base_provides(world: World, state: dict[str, 
     state["v2"] = store.resolve(REF_V2)
     out = world.strata("rebase", REF_V2).stdout
     assert "Package 'libhello' is now provided by the base" in out
+    assert "Base packages:\n  Upgraded:\n    basefiles.x86_64 1.0-1 -> 2.0-1" in out
+    assert "Layered packages:\n  Removed:\n    libhello-1.0-1.x86_64" in out
     assert "0 downloaded" in out
     first = world.status()[0]
     assert first["origin"] == REF_V2

@@ -77,3 +77,27 @@ def test_nevra_parsing() -> None:
         "x86_64",
     )
     assert n.evr == "1:3.11.4-1.fc38"
+
+
+def test_rebase_summary_lists_base_changes_apart_from_layered_ones() -> None:
+    base_diff = diff_packages(
+        ["basefiles-1.0-1.x86_64"], ["basefiles-2.0-1.x86_64", "lib-1-1.x86_64"]
+    )
+    text = render_changes(
+        layered_before=["libhello-1.0-1.x86_64", "hello-1.0-1.x86_64"],
+        layered_after=["hello-1.0-1.x86_64"],
+        base=("a" * 64, "b" * 64),
+        base_diff=base_diff,
+    )
+    assert text.splitlines() == [
+        "Base: aaaaaaaaaaaa -> bbbbbbbbbbbb",
+        "Base packages:",
+        "  Upgraded:",
+        "    basefiles.x86_64 1.0-1 -> 2.0-1",
+        "  Added:",
+        "    lib-1-1.x86_64",
+        "Layered packages:",
+        "  Removed:",
+        "    libhello-1.0-1.x86_64",
+        REBOOT_HINT,
+    ]
