@@ -8,11 +8,13 @@ cannot be satisfied from ``primary`` (which carries the common paths).
 
 Cache layout (``CACHE/repos/ID/``): ``repomd.xml`` (the last fetched copy,
 for ``--cache-only``), ``baseurl`` (which mirror it came from), ``SHA.solv``
-(primary) and ``SHA-filelists.solv`` (the extension).
+(primary) and ``SHA-filelists.solv`` (the file lists as an extension of it,
+written the first time a file dependency needs them).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import tempfile
@@ -27,6 +29,7 @@ from solver.fetch import fetch, file_checksum, local_path, parse_checksum, read_
 from solver.types import RepoConfig
 
 _NS = "{http://linux.duke.edu/metadata/repo}"
+_EXT_FLAGS = solv.Repo.REPO_EXTEND_SOLVABLES | solv.Repo.REPO_LOCALPOOL
 _REFRESH_HINT = (
     "the repository is being updated or is corrupt: try again later, or run "
     "`strata cleanup --repomd` to drop cached metadata"
@@ -50,6 +53,7 @@ class LoadedRepo:
     baseurl: str
     repomd_sha256: str
     data: tuple[DataFile, ...]
+    with_filelists: bool = False  # its file lists are loaded too
 
 
 def parse_repomd(text: bytes, *, where: str) -> tuple[DataFile, ...]:
@@ -73,20 +77,31 @@ def parse_repomd(text: bytes, *, where: str) -> tuple[DataFile, ...]:
     return tuple(found)
 
 
-def _write_atomic(path: Path, write: object) -> None:
-    """Write via ``write(fileobj)`` into a temp file beside ``path``, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def _write_atomic(path: Path, write: object) -> bool:
+    """Write via ``write(fileobj)`` into a temp file beside ``path``, then rename.
+
+    The cache only saves time, so a cache that cannot be written (read-only,
+    full disk) is skipped: False, and nothing half-written is left behind.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError:
+        return False
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)  # type: ignore[operator]
         os.replace(tmp, path)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+        return False
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return True
 
 
-def write_solv(path: Path, writer: object, *, first_only: bool = False) -> None:
+def write_solv(path: Path, writer: object, *, first_only: bool = False) -> bool:
     """Write a libsolv repo (or one repodata) atomically; ``first_only``: no extensions."""
 
     def write(f: object) -> None:
@@ -97,7 +112,7 @@ def write_solv(path: Path, writer: object, *, first_only: bool = False) -> None:
         if not ok:
             raise OSError(f"libsolv could not write {path}")
 
-    _write_atomic(path, write)
+    return _write_atomic(path, write)
 
 
 def record_file_provides(repo: solv.Repo, path: Path | None, added: list[int]) -> None:
@@ -140,7 +155,7 @@ class RepoLoader:
         return self.cache_dir / repo_id if self.cache_dir is not None else None
 
     def solv_path(self, loaded: LoadedRepo) -> Path | None:
-        """The primary ``.solv`` of a loaded repo (None without a cache or with cache_only)."""
+        """The ``.solv`` a loaded repo came from (None without a cache or with cache_only)."""
         cdir = self._dir(loaded.config.id)
         if cdir is None or self.cache_only:
             return None
@@ -252,21 +267,25 @@ class RepoLoader:
                     old.unlink(missing_ok=True)
         return repo, loaded
 
-    def add_filelists(self, repo: solv.Repo, loaded: LoadedRepo) -> bool:
-        """Extend ``repo`` with its file lists; False when the repo has none (or cache-only)."""
-        flags = solv.Repo.REPO_EXTEND_SOLVABLES | solv.Repo.REPO_LOCALPOOL
+    def add_filelists(self, repo: solv.Repo, loaded: LoadedRepo) -> LoadedRepo | None:
+        """Extend ``repo`` with its file lists; None when the repo has none (or cache-only).
+
+        They are cached as an extension of the primary ``.solv`` (writing the
+        whole repo with file lists again costs libsolv far more than parsing).
+        """
+        if loaded.with_filelists:
+            return loaded
         cdir = self._dir(loaded.config.id)
         ext = cdir / f"{loaded.repomd_sha256}-filelists.solv" if cdir is not None else None
-        if ext is not None and self._load_solv(repo, ext, flags):
-            return True
+        if ext is not None and self._load_solv(repo, ext, _EXT_FLAGS):
+            return dataclasses.replace(loaded, with_filelists=True)
         item = next((d for d in loaded.data if d.type == "filelists"), None)
         if item is None or self.cache_only:
-            return False
+            return None
+        path = self._data_path(loaded, item)
         data = repo.add_repodata(0)
-        self._parse_into(
-            repo, self._data_path(loaded, item), "FL", flags | solv.Repo.REPO_REUSE_REPODATA
-        )
+        self._parse_into(repo, path, "FL", _EXT_FLAGS | solv.Repo.REPO_REUSE_REPODATA)
         data.internalize()
         if ext is not None:
             write_solv(ext, data)
-        return True
+        return dataclasses.replace(loaded, with_filelists=True)

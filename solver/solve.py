@@ -86,17 +86,18 @@ def solve(request: Request) -> Transaction:
         cmdline.internalize()
         file_deps = pool.addfileprovides_queue()  # invalidates whatprovides: recreate it
         pool.createwhatprovides()
-        if _missing_file_deps(pool, file_deps, request.install) and any(
-            [loader.add_filelists(repo, info) for repo, info in loaded]
-        ):
-            pool.addfileprovides()
-            pool.createwhatprovides()
-        else:
-            for repo, info in loaded:
-                record_file_provides(repo, loader.solv_path(info), file_deps)
-            record_file_provides(
-                base, base_cache_path(request.cache_dir, request.base_key), file_deps
-            )
+        if _missing_file_deps(pool, file_deps, request.install):
+            extended = [(repo, loader.add_filelists(repo, info) or info) for repo, info in loaded]
+            if extended != loaded:
+                loaded = extended
+                file_deps = pool.addfileprovides_queue()
+                pool.createwhatprovides()
+        # A repo whose file lists are loaded now is skipped (libsolv cannot write its primary
+        # alone then); any other repo was scanned completely, so its record stays true.
+        for repo, info in loaded:
+            record_file_provides(repo, loader.solv_path(info), file_deps)
+        base_solv = base_cache_path(request.cache_dir, request.base_key)
+        record_file_provides(base, base_solv, file_deps)
         inp = PoolInput(
             install=request.install,
             local=local,

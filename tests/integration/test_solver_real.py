@@ -276,3 +276,11 @@ def test_bad_inputs_are_clear_errors(world: dict[str, Path], tmp_path: Path) -> 
     with pytest.raises(SolveError, match="holds no rpm database"):
         solve(Request(tmp_path / "empty", "k", ()))
     assert list((tmp_path / "empty").iterdir()) == []
+
+
+def test_an_unwritable_cache_only_costs_time(world: dict[str, Path], tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "cache"
+    not_a_dir.write_text("a file where the cache directory should be")
+    t = solve(request(world, "strace", cache_dir=not_a_dir))
+    assert names(t) == ["libunwind-1.6-1.x86_64", "strace-6.1-1.x86_64"]
+    assert not_a_dir.read_text().startswith("a file")
