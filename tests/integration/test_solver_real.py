@@ -284,3 +284,19 @@ def test_an_unwritable_cache_only_costs_time(world: dict[str, Path], tmp_path: P
     t = solve(request(world, "strace", cache_dir=not_a_dir))
     assert names(t) == ["libunwind-1.6-1.x86_64", "strace-6.1-1.x86_64"]
     assert not_a_dir.read_text().startswith("a file")
+
+
+def test_http_metadata_errors_name_repo_file_and_status(
+    world: dict[str, Path], tmp_path: Path
+) -> None:
+    repo_dir = copy_repo(world["repo-xz"], tmp_path / "repo")
+    primary = next((repo_dir / "repodata").glob("*primary.xml.xz"))
+    primary.write_bytes(b"\0" + primary.read_bytes()[1:])
+    with serve_http(repo_dir) as url:
+        repos = (RepoConfig("web", "web", (url,)),)
+        with pytest.raises(FetchError) as caught:
+            solve(request(world, "strace", repos=repos, cache_dir=tmp_path / "c"))
+        assert f"repo 'web': repodata/{primary.name} does not match" in str(caught.value)
+        missing = (RepoConfig("web", "web", (url + "nowhere/",)),)
+        with pytest.raises(FetchError, match=r"repo 'web' is unavailable: .*HTTP 404"):
+            solve(request(world, "strace", repos=missing))
