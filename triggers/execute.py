@@ -61,7 +61,10 @@ def _failure(script: Script, result: SandboxResult, timeout: float) -> TriggerEr
             hint="the script may wait for input or the network; override it if it is known-bad",
         )
     else:
-        hint = None
+        hint = (
+            "the script ran offline in a sandbox of the new tree: fix or drop the "
+            "package, or override the script if it is known to fail there"
+        )
         if result.returncode == 127 and script.interp:
             hint = f"is the interpreter {script.interp[0]} part of the new tree?"
         err = TriggerError(
