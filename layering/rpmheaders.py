@@ -103,7 +103,9 @@ def read_package_header(path: Path) -> Header:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError as err:
-        raise PackageError(f"cannot read {path}: {err.strerror}") from err
+        raise PackageError(
+            f"cannot read {path}: {err.strerror}", hint="check the path of the .rpm file"
+        ) from err
     try:
         with (
             tempfile.TemporaryDirectory(prefix="strata-rpmdb-") as tmp,
