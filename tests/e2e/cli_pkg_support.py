@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from core.store import Store
+from core.sysroot import Sysroot
 from fixtures.repos import make_repo, write_repo_file
 from fixtures.rpms import build_rpm
+from layering import status as status_mod
 
 OS = "testos"
 REF_V1 = "testos/base/v1"
@@ -220,8 +222,10 @@ class World:
                 files[str(item.relative_to(self.sysroot))] = item.read_bytes()
             elif item.is_symlink():
                 files[str(item.relative_to(self.sysroot))] = "-> " + os.readlink(item)
+        # In-process (same code as `status --json`): snapshots are taken often.
+        records = status_mod.collect(Sysroot.open(self.sysroot))
         return {
-            "status": self.status(),
+            "status": status_mod.to_json(records),
             "files": files,
             "deployments": sorted(p.name for p in deploy.iterdir()),
         }
