@@ -94,7 +94,9 @@ def assemble(
                 when=when,
             )
         editor = store.edit(current)
-        users, groups = _settle_users(store, editor, current, etc_lib, ordered, compose=compose)
+        users, groups = _settle_users(
+            store, editor, current, etc_lib, ordered, compose=compose, base_tree=base_tree
+        )
         _fix_owners(store, editor, current, ordered, users=users, groups=groups, progress=progress)
         _graft_rpmdb(
             store,
@@ -187,6 +189,7 @@ def _settle_users(
     packages: Sequence[ImportedPackage],
     *,
     compose: bool,
+    base_tree: str | None,
 ) -> tuple[Mapping[str, int], Mapping[str, int]]:
     """Split users after the scripts, add sysusers.d users; return name -> id maps."""
     final: dict[str, passwd.Split] = {}
@@ -220,6 +223,7 @@ def _settle_users(
             editor.put_file(path, data, meta)
     if not compose:
         _restore_shadows(store, editor, current, etc_lib)
+    _drop_backups(store, editor, current, base_tree)
     return (
         passwd.ids(final["passwd"].etc, final["passwd"].lib),
         passwd.ids(final["group"].etc, final["group"].lib),
@@ -258,6 +262,18 @@ def _restore_shadows(
             entry = store.lookup(current, path)
             assert entry is not None
             editor.put_file(path, etc, entry.meta)
+
+
+def _drop_backups(store: Store, editor: TreeEditor, current: str, base_tree: str | None) -> None:
+    """useradd and friends leave passwd-, group-, shadow-, gshadow- and .pwd.lock behind;
+    they are not part of an image (unless the base already carried them)."""
+    for name in passwd.BACKUPS:
+        path = f"{passwd.ETC}/{name}"
+        if store.lookup(current, path) is None:
+            continue
+        if base_tree is not None and store.lookup(base_tree, path) is not None:
+            continue
+        editor.remove(path)
 
 
 def _ensure_dirs(editor: TreeEditor, path: str) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 DATABASES = ("passwd", "group")
 SHADOWS = ("shadow", "gshadow")
+BACKUPS = ("passwd-", "group-", "shadow-", "gshadow-", ".pwd.lock", "subuid-", "subgid-")
 ETC = "usr/etc"
 LIB = "usr/lib"
 # On a composed base these stay in /etc, everything else moves to /usr/lib.

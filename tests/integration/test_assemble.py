@@ -129,6 +129,7 @@ def test_package_users_land_in_usr_lib_and_own_their_files(
 ) -> None:
     store, base = world
     pre = (
+        "cp /etc/passwd /etc/passwd-; cp /etc/group /etc/group-; : > /etc/.pwd.lock\n"
         "grep -q ^demo: /etc/group || echo demo:x:990: >> /etc/group\n"
         "grep -q ^demo: /etc/passwd || echo demo:x:990:990::/:/sbin/nologin >> /etc/passwd\n"
     )
@@ -149,6 +150,8 @@ def test_package_users_land_in_usr_lib_and_own_their_files(
     assert lib_passwd is not None and lib_passwd.endswith(b"demo:x:990:990::/:/sbin/nologin\n")
     group = store.read_file(tree, "usr/lib/group")
     assert group is not None and b"demo:x:990:" in group
+    for backup in ("passwd-", "group-", ".pwd.lock"):  # useradd's leftovers stay out
+        assert store.lookup(tree, f"usr/etc/{backup}") is None
     conf = store.read_file(tree, "usr/lib/tmpfiles.d/pkg-demod.conf")
     assert conf is not None and b"d /var/lib/demod 0750 demo demo - -" in conf
 
