@@ -266,3 +266,9 @@ def test_base_with_its_rpmdb_in_usr_share_rpm(tmp_path: Path) -> None:
     assert [p.name for p in read_packages(store, tree)] == ["newpkg", "oldbase"]
     link = store.lookup(tree, "usr/share/rpm")
     assert link is not None and link.target == "../lib/sysimage/rpm"
+
+
+def test_store_stays_consistent(world: tuple[Store, str]) -> None:
+    """Everything the tests above imported, assembled and committed passes fsck."""
+    store, _ = world
+    assert store.fsck() == []

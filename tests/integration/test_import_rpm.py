@@ -79,6 +79,7 @@ def test_round_trip(store: Store, compression: str) -> None:
     owned = tree["usr/share/demo/owned"].meta
     assert (owned.uid, owned.gid, stat.S_IMODE(owned.mode)) == (0, 0, 0o750)
     assert pkg.hdr()["name"] == "demo"
+    assert store.fsck() == []
 
 
 def test_same_rpm_same_commit_in_any_store_and_cache_hit(tmp_path: Path) -> None:
