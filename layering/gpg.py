@@ -59,6 +59,20 @@ class SignatureCheck:
     key_ids: tuple[tuple[str, str], ...]  # (key id, rpm's verdict: OK, NOKEY, BAD, ...)
     digests_ok: bool
     output: str
+    trusted: tuple[str, ...] = ()  # ids of the keys given (what a refusal should name)
+
+
+def _key_ids(dbpath: Path) -> tuple[str, ...]:
+    """The short ids of the keys imported into the throwaway keyring at ``dbpath``."""
+    listed = subprocess.run(
+        ["rpm", "--dbpath", str(dbpath), "-q", "gpg-pubkey", "--qf", "%{VERSION}\\n"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if listed.returncode != 0:
+        return ()
+    return tuple(sorted(line.strip().lower() for line in listed.stdout.split() if line.strip()))
 
 
 def check_signature(rpm_path: Path, keys: Sequence[GpgKey]) -> SignatureCheck:
@@ -80,6 +94,7 @@ def check_signature(rpm_path: Path, keys: Sequence[GpgKey]) -> SignatureCheck:
                     f"GPG key {key.url} cannot be imported: {imported.stderr.strip()}",
                     hint="check that gpgkey= names an armored public key",
                 )
+        trusted = _key_ids(dbpath)
         result = subprocess.run(
             ["rpmkeys", "--dbpath", str(dbpath), "-Kv", str(rpm_path)],
             capture_output=True,
@@ -90,7 +105,7 @@ def check_signature(rpm_path: Path, keys: Sequence[GpgKey]) -> SignatureCheck:
     sigs = tuple((m.group(1).lower(), m.group(2)) for m in _SIGNATURE_LINE.finditer(output))
     digests = [m.group(1) for m in _DIGEST_LINE.finditer(output)]
     digests_ok = bool(digests) and all(d == "OK" for d in digests)
-    return SignatureCheck(sigs, digests_ok, output)
+    return SignatureCheck(sigs, digests_ok, output, trusted)
 
 
 def verify_package(rpm_path: Path, keys: Sequence[GpgKey], *, what: str, repo: str) -> str:
@@ -101,9 +116,11 @@ def verify_package(rpm_path: Path, keys: Sequence[GpgKey], *, what: str, repo: s
             f"Package {what} from repo '{repo}' is corrupted (digest mismatch)",
             hint="run 'strata cleanup --repomd' and retry; the mirror may be broken",
         )
+    trusted = ", ".join(check.trusted) or "none"
     if not check.key_ids:
         raise FetchError(
-            f"Package {what} from repo '{repo}' is not signed, but the repo has gpgcheck=1",
+            f"Package {what} from repo '{repo}' is not signed, but the repo has gpgcheck=1 "
+            f"(trusted key ids: {trusted})",
             hint="sign the package, or set gpgcheck=0 for that repo if you trust it",
         )
     bad = [(kid, verdict) for kid, verdict in check.key_ids if verdict != "OK"]
@@ -111,7 +128,10 @@ def verify_package(rpm_path: Path, keys: Sequence[GpgKey], *, what: str, repo: s
         kid, verdict = bad[0]
         names = ", ".join(k.url for k in keys) or "none"
         if verdict == "NOKEY":
-            reason = f"is signed with key {kid}, which is not among the repo's keys ({names})"
+            reason = (
+                f"is signed with key {kid}, which is not among the repo's keys ({names}; "
+                f"trusted key ids: {trusted})"
+            )
         else:
             reason = f"has a {verdict} signature by key {kid}"
         raise FetchError(
