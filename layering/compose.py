@@ -113,10 +113,14 @@ def _cached(store: Store, checksum: str) -> ImportedPackage | None:
     """A package this store composed before, recognised by the repo's .rpm digest, so an
     unchanged compose downloads nothing."""
     hexdigest = _sha256_hex(checksum)
-    ref = DIGEST_REF_PREFIX + hexdigest
-    if not hexdigest or ref not in store.refs(DIGEST_REF_PREFIX):
+    if not hexdigest:
         return None
-    sha = store.commit_info(ref).metadata.get("strata.sha256", "")
+    try:
+        sha = store.commit_info(store.resolve(DIGEST_REF_PREFIX + hexdigest)).metadata.get(
+            "strata.sha256", ""
+        )
+    except StoreError:
+        return None
     return cached_package(store, cache_key(sha, compose=True)) if sha else None
 
 

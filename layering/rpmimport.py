@@ -124,10 +124,10 @@ def package_files(hdr: Header) -> list[PackageFile]:
 
 def cached_package(store: Store, sha256: str) -> ImportedPackage | None:
     """The cached import of the package whose header digest is ``sha256``, if any."""
-    ref = ref_name(sha256)
-    if ref not in store.refs(PKG_REF_PREFIX):
+    try:
+        info = store.commit_info(store.resolve(ref_name(sha256)))
+    except StoreError:  # no such ref (one lookup, not a listing of every cached package)
         return None
-    info = store.commit_info(ref)
     meta = info.metadata
     if meta.get("strata.import-version") != IMPORT_VERSION:
         return None
