@@ -8,6 +8,7 @@ turns :class:`core.errors.StrataError` into messages and exit codes.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 import traceback
@@ -104,6 +105,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return EXIT_ERROR
+    except OSError as err:
+        # The system refused a write or read no library call turned into a StrataError
+        # (a full disk while writing objects, most often): say so, never a traceback.
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {os_error_text(err)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def os_error_text(err: OSError) -> str:
+    """What failed and on which file, with a hint; full and read-only disks get their own."""
+    where = f" ({err.filename})" if err.filename else ""
+    what = f"{err.strerror or err}{where}"
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = "free space on that filesystem (or run `strata cleanup --base`) and retry"
+    elif err.errno == errno.EROFS:
+        hint = "the sysroot must be writable: remount it read-write, or use --sysroot"
+    else:
+        hint = "run again with --debug to see where it happened"
+    return f"{what}\n  hint: {hint}; a half-done change is cleaned up by the next command"
 
 
 if __name__ == "__main__":
