@@ -35,6 +35,21 @@ class Placement:
     path: str = ""  # tree path (relative, no leading "/") for PLACE
     tmpfiles: str = ""  # "d" or "L" for TMPFILES
     opt_link: str = ""  # PLACE of /opt/X/...: the "/opt/X" to link at boot
+    link: str = ""  # PLACE (compose): write a symlink to this target instead of the dir
+    tmpfiles_path: str = ""  # the path of the tmpfiles line when it is not the payload's
+
+
+# Composed bases link the administrator's top-level directories into /var (or /run),
+# as rpm-ostree does: a commit carries none of their content, and /opt/X links work.
+VAR_LINKS = {
+    ("opt",): ("var/opt", "/var/opt"),
+    ("home",): ("var/home", "/var/home"),
+    ("srv",): ("var/srv", "/var/srv"),
+    ("root",): ("var/roothome", "/var/roothome"),
+    ("mnt",): ("var/mnt", "/var/mnt"),
+    ("media",): ("run/media", "/run/media"),
+    ("usr", "local"): ("../var/usrlocal", "/var/usrlocal"),
+}
 
 
 # /bin, /sbin, /lib, /lib64 are symlinks into /usr on every merged-/usr system.
@@ -70,6 +85,8 @@ def place(  # noqa: PLR0911, PLR0912 -- one branch per rule reads like the rule 
     parts = normalize(path, package=package)
     if not parts:
         return Placement(Action.DROP)
+    if compose and (linked := _var_link(parts, kind)) is not None:
+        return linked
     top, rest = parts[0], parts[1:]
     if top in USRMOVE and rest:
         return Placement(Action.PLACE, "/".join(("usr", top, *rest)))
@@ -106,3 +123,31 @@ def place(  # noqa: PLR0911, PLR0912 -- one branch per rule reads like the rule 
         "can be layered on an immutable base",
         hint="such packages belong in the base image (compose tree), not in a layer",
     )
+
+
+def _var_link(parts: tuple[str, ...], kind: Kind) -> Placement | None:
+    """Compose rules for the directories of VAR_LINKS: the directory becomes a symlink
+    plus a tmpfiles ``d`` line for its target; what lies below becomes tmpfiles lines."""
+    for prefix, (target, var_path) in VAR_LINKS.items():
+        n = len(prefix)
+        if parts[:n] != prefix:
+            continue
+        if len(parts) == n:
+            if kind == Kind.DIR:
+                return Placement(
+                    Action.PLACE,
+                    "/".join(prefix),
+                    link=target,
+                    tmpfiles="d",
+                    tmpfiles_path=var_path,
+                )
+            return None  # a package shipping the link itself: the usual rules
+        if prefix == ("opt",):
+            return None  # /opt/X moves to /usr/lib/opt/X as in layering
+        below = "/".join((var_path, *parts[n:]))
+        if kind == Kind.FILE:
+            return Placement(Action.DROP)
+        return Placement(
+            Action.TMPFILES, tmpfiles="d" if kind == Kind.DIR else "L", tmpfiles_path=below
+        )
+    return None

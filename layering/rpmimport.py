@@ -38,7 +38,7 @@ from layering.rpmheaders import Header, header_from_head, nevra, transaction_set
 PKG_REF_PREFIX = "strata/pkg/"
 IMPORT_TIMESTAMP = 0
 # Bump when the import rules change so that old caches are not reused.
-IMPORT_VERSION = "1"
+IMPORT_VERSION = "2"
 _DIGEST_ALGOS = {1: "md5", 2: "sha1", 8: "sha256", 9: "sha384", 10: "sha512", 11: "sha224"}
 _IN_MEMORY = 16 << 20
 
@@ -334,7 +334,11 @@ def _place_structure(editor: TreeEditor, hdr: Header, label: str, *, compose: bo
                 f"{label} ships /{where.path} twice (as {f.path} and another path)",
                 hint="the package is malformed; do not install it",
             )
-        if f.kind == pathrules.Kind.DIR:
+        if where.link:  # compose: /home, /opt, ... become links into /var
+            editor.put_symlink(where.path, where.link, FileMeta(0, 0, stat.S_IFLNK | 0o777))
+            layout.leaves.add(where.path)
+            layout.lines.append(_tmpfiles_line(f, where))
+        elif f.kind == pathrules.Kind.DIR:
             editor.put_dir(where.path, _meta_for(f))
             layout.made.add(where.path)
         elif f.kind == pathrules.Kind.SYMLINK:
@@ -388,7 +392,7 @@ def _stream_files(
 
 
 def _tmpfiles_line(f: PackageFile, where: pathrules.Placement) -> tmpfiles.TmpfilesLine:
-    path = "/" + f.path.strip("/")
+    path = where.tmpfiles_path or "/" + f.path.strip("/")
     if where.tmpfiles == "d":
         return tmpfiles.TmpfilesLine("d", path, f.mode, f.user, f.group)
     return tmpfiles.TmpfilesLine("L", path, target=f.linkto)

@@ -172,9 +172,15 @@ def test_compose_rules_accept_a_filesystem_package(store: Store) -> None:
         import_rpm(store, rpm_path)
     pkg = import_rpm(store, rpm_path, compose=True)
     entries = {e.path: e for e in store.walk(pkg.commit)}
-    assert entries["srv"].kind == EntryKind.DIR
+    assert entries["srv"].target == "var/srv"  # the admin's directories live in /var
     assert entries["bin"].target == "usr/bin"
-    assert "var" not in entries or not any(p.startswith("var/") for p in entries)
+    assert not any(p.startswith("var/") for p in entries)
+    conf = store.read_file(pkg.commit, "usr/lib/tmpfiles.d/pkg-fs.conf")
+    assert conf is not None
+    assert conf.decode().splitlines()[1:] == [
+        "d /var/log 0755 root root - -",
+        "d /var/srv 0755 root root - -",
+    ]
 
 
 def test_entry_below_a_payload_symlink_is_refused(store: Store) -> None:

@@ -63,14 +63,40 @@ def test_layering_refuses(path: str, message: str) -> None:
 
 
 def test_compose_accepts_filesystem_package_layout() -> None:
-    assert place("/srv", Kind.DIR, package=PKG, compose=True) == Placement(Action.PLACE, "srv")
+    assert place("/afs", Kind.DIR, package=PKG, compose=True) == Placement(Action.PLACE, "afs")
     assert place("/bin", Kind.SYMLINK, package=PKG, compose=True) == Placement(Action.PLACE, "bin")
     assert place("/var", Kind.DIR, package=PKG, compose=True) == Placement(Action.PLACE, "var")
-    assert place("/usr/local/bin", Kind.DIR, package=PKG, compose=True).path == "usr/local/bin"
     # /var content still becomes tmpfiles.d, even in a base
     assert place("/var/log", Kind.DIR, package=PKG, compose=True).action == Action.TMPFILES
     with pytest.raises(PackageError):
         place("/usr/../x", Kind.FILE, package=PKG, compose=True)
+
+
+@pytest.mark.parametrize(
+    ("path", "link", "var_path"),
+    [
+        ("/home", "var/home", "/var/home"),
+        ("/opt", "var/opt", "/var/opt"),
+        ("/srv", "var/srv", "/var/srv"),
+        ("/root", "var/roothome", "/var/roothome"),
+        ("/mnt", "var/mnt", "/var/mnt"),
+        ("/media", "run/media", "/run/media"),
+        ("/usr/local", "../var/usrlocal", "/var/usrlocal"),
+    ],
+)
+def test_compose_links_admin_directories_into_var(path: str, link: str, var_path: str) -> None:
+    where = place(path, Kind.DIR, package=PKG, compose=True)
+    assert (where.action, where.path, where.link) == (Action.PLACE, path[1:], link)
+    assert (where.tmpfiles, where.tmpfiles_path) == ("d", var_path)
+
+
+def test_compose_content_below_var_links() -> None:
+    below = place("/usr/local/bin", Kind.DIR, package=PKG, compose=True)
+    assert (below.action, below.tmpfiles_path) == (Action.TMPFILES, "/var/usrlocal/bin")
+    assert place("/root/.bashrc", Kind.FILE, package=PKG, compose=True).action == Action.DROP
+    # /opt/X still moves to /usr/lib/opt/X, linked back from /opt (= /var/opt) at boot
+    opt = place("/opt/app/bin/x", Kind.FILE, package=PKG, compose=True)
+    assert (opt.path, opt.opt_link) == ("usr/lib/opt/app/bin/x", "/opt/app")
 
 
 def test_tmpfiles_render_sorted_and_escaped() -> None:
