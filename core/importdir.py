@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from core import gitpack, treemeta
@@ -38,6 +40,7 @@ class DirImporter:
         *,
         drop_xattr_prefixes: tuple[str, ...] = (),
         skip_whiteouts: bool = False,
+        workers: int = 1,
     ) -> None:
         self.writer = writer
         self.objects = objects
@@ -45,6 +48,8 @@ class DirImporter:
         self.drop_xattr_prefixes = drop_xattr_prefixes
         self.skip_whiteouts = skip_whiteouts
         self.files_read = 0
+        self.workers = workers
+        self._pool: ThreadPoolExecutor | None = None
 
     def _xattrs(self, target: int | str | bytes) -> tuple[tuple[str, bytes], ...]:
         found = read_xattrs(target)
@@ -62,12 +67,20 @@ class DirImporter:
             raise StoreError(
                 f"Cannot commit {src}: not a directory", hint="commit a directory tree"
             )
-        return self.directory(os.fsencode(src), st)
+        if self.workers <= 1:
+            return self.directory(os.fsencode(src), st)
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            self._pool = pool
+            try:
+                return self.directory(os.fsencode(src), st)
+            finally:
+                self._pool = None
 
     def directory(self, path: str | bytes, st: os.stat_result) -> bytes:
         """The tree id of the directory at ``path`` whose lstat is ``st``."""
         bpath = os.fsencode(path)
         entries: list[tuple[int, bytes, bytes]] = []
+        pending: list[tuple[bytes, Future[_Stored]]] = []
         try:
             with os.scandir(bpath) as it:
                 children = list(it)
@@ -80,7 +93,13 @@ class DirImporter:
             cst = child.stat(follow_symlinks=False)
             mode = cst.st_mode
             if stat.S_ISREG(mode):
-                entries.append((GIT_FILE, name, self.file(child.path, cst)))
+                cached = self._cached(cst)
+                if cached is not None:
+                    entries.append((GIT_FILE, name, cached))
+                elif self._pool is not None:
+                    pending.append((name, self._pool.submit(self._store_file, child.path)))
+                else:
+                    entries.append((GIT_FILE, name, self._register(self._store_file(child.path))))
             elif stat.S_ISDIR(mode):
                 entries.append((GIT_TREE, name, self.directory(child.path, cst)))
             elif stat.S_ISLNK(mode):
@@ -93,6 +112,8 @@ class DirImporter:
                     "allowed in a tree",
                     hint="remove sockets, fifos and device nodes before committing",
                 )
+        for name, future in pending:
+            entries.append((GIT_FILE, name, self._register(future.result())))
         meta = FileMeta(st.st_uid, st.st_gid, st.st_mode, self._xattrs(bpath))
         dirmeta = self.writer.add(OBJ_BLOB, treemeta.dir_header(meta))
         entries.append((GIT_FILE, _DIRMETA, dirmeta))
@@ -108,12 +129,18 @@ class DirImporter:
         return self.writer.add(OBJ_BLOB, header, oid)
 
     def file(self, path: str | bytes, st: os.stat_result) -> bytes:
-        cache = self.cache
-        if cache is not None:
-            cached = cache.lookup(st)
-            if cached is not None:
-                return cached
-        self.files_read += 1
+        """The metadata blob id of the regular file at ``path`` (hashing it unless cached)."""
+        cached = self._cached(st)
+        if cached is not None:
+            return cached
+        return self._register(self._store_file(path))
+
+    def _cached(self, st: os.stat_result) -> bytes | None:
+        return self.cache.lookup(st) if self.cache is not None else None
+
+    def _store_file(self, path: str | bytes) -> _Stored:
+        """Hash a file and write its object if new. Thread-safe: touches no shared state
+        but the file store, whose writes are temp + rename of identical content."""
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as err:
@@ -131,21 +158,37 @@ class DirImporter:
             oid = gitpack.object_id(OBJ_BLOB, header)
             hexid = oid.hex()
             ost = self.objects.present(hexid, size)
+            new = ost is None
             if ost is None:
                 if data is not None:
                     ost = self.objects.write_bytes(hexid, data, meta)
                 else:
                     ost = self.objects.write_copy(hexid, fd, size, meta)
-                # a new file object means a new blob (a duplicate in a pack is harmless)
-                self.writer.add_new(OBJ_BLOB, header, oid)
-            else:
-                self.writer.add(OBJ_BLOB, header, oid)
         finally:
             os.close(fd)
-        if cache is not None:
-            cache.record(fst, oid)
-            cache.record_object(ost, oid)
-        return oid
+        return _Stored(oid, header, fst, ost, new)
+
+    def _register(self, stored: _Stored) -> bytes:
+        """The single-threaded half: the git blob and the cache entries."""
+        self.files_read += 1
+        if stored.new:
+            # a new file object means a new blob (a duplicate in a pack is harmless)
+            self.writer.add_new(OBJ_BLOB, stored.header, stored.oid)
+        else:
+            self.writer.add(OBJ_BLOB, stored.header, stored.oid)
+        if self.cache is not None:
+            self.cache.record(stored.source, stored.oid)
+            self.cache.record_object(stored.obj, stored.oid)
+        return stored.oid
+
+
+@dataclass(frozen=True)
+class _Stored:
+    oid: bytes
+    header: bytes
+    source: os.stat_result
+    obj: os.stat_result
+    new: bool
 
 
 def is_whiteout(st: os.stat_result) -> bool:

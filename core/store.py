@@ -57,6 +57,8 @@ __all__ = [
     "TreeEditor",
 ]
 
+# hashing and object writes run on threads (sha256 and syscalls release the GIL)
+COMMIT_WORKERS = min(4, os.cpu_count() or 1)
 _HEX = re.compile(r"[0-9a-f]{4,40}")
 
 
@@ -154,7 +156,7 @@ class Store:
         )
 
     def write_dir_tree(self, src: Path) -> str:
-        importer = DirImporter(self.writer, self.objects, self.devino_cache)
+        importer = DirImporter(self.writer, self.objects, self.devino_cache, workers=COMMIT_WORKERS)
         try:
             oid = importer.import_dir(Path(src))
         except BaseException:
