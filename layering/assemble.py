@@ -98,16 +98,17 @@ def assemble(
             store, editor, current, etc_lib, ordered, compose=compose, base_tree=base_tree
         )
         _fix_owners(store, editor, current, ordered, users=users, groups=groups, progress=progress)
-        _graft_rpmdb(
-            store,
-            editor,
-            workdir=workdir,
-            base_db=base_db,
-            packages=ordered,
-            remove=remove,
-            when=when,
-        )
-        return editor.write()
+        with progress.step("Writing the rpmdb"):
+            _graft_rpmdb(
+                store,
+                editor,
+                workdir=workdir,
+                base_db=base_db,
+                packages=ordered,
+                remove=remove,
+                when=when,
+            )
+            return editor.write()
     raise AssertionError("unreachable")
 
 
