@@ -26,6 +26,7 @@ from core import atomic
 
 _RECORD = struct.Struct("<QQQqqIII20s")
 _MAGIC = b"strata-devino 2\n"
+MAX_ENTRIES = 2_000_000  # ~150 MB; beyond it only object entries are kept
 OBJECT = -1  # ctime sentinel: the entry describes a file object's inode
 
 
@@ -98,6 +99,10 @@ class DevInoCache:
     def save(self) -> None:
         if not self._dirty:
             return
+        if len(self._entries) > MAX_ENTRIES:
+            # sources of past commits (unpacked packages, temp trees) are the first to go;
+            # object inodes are what re-committing checkouts needs
+            self._entries = {k: v for k, v in self._entries.items() if v[2] == OBJECT}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         body = b"".join(
             _RECORD.pack(dev, ino, *value) for (dev, ino), value in self._entries.items()
