@@ -161,3 +161,16 @@ def store_meta() -> object:
     from core.store import FileMeta
 
     return FileMeta.regular()
+
+
+def test_fsck_finds_a_flipped_byte_inside_a_pack(tmp_path: Path) -> None:
+    store, base, second = _store(tmp_path)
+    packs = sorted((store.git_dir / "objects" / "pack").glob("*.pack"), key=os.path.getsize)
+    biggest = packs[-1]  # the first commit's trees and blobs
+    data = bytearray(biggest.read_bytes())
+    middle = len(data) // 2
+    data[middle] ^= 0xFF
+    os.chmod(biggest, 0o644)
+    biggest.write_bytes(bytes(data))
+    problems = Store.open(store.path).fsck()
+    assert problems and any("git" in problem for problem in problems), problems
