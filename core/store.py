@@ -130,6 +130,9 @@ class Store:
     def _make_durable(self) -> None:
         self.flush()
         atomic.syncfs(self.path)
+        if self._cache is not None:
+            # only now: a cache entry must never name an object a crash could still lose
+            self._cache.save()
 
     # -- writing ------------------------------------------------------------------------
 
@@ -163,7 +166,6 @@ class Store:
             self.writer.discard()
             raise
         self.flush()
-        self.devino_cache.save()
         self.files_read = importer.files_read
         return oid.hex()
 
