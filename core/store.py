@@ -163,7 +163,9 @@ class Store:
         try:
             oid = importer.import_dir(Path(src))
         except BaseException:
-            self.writer.discard()
+            # pending objects stay (an open TreeEditor may use some; unreferenced ones are
+            # pruned); cache entries from this attempt go, back to what is durable on disk
+            self._cache = None
             raise
         self.flush()
         self.files_read = importer.files_read

@@ -279,3 +279,19 @@ def test_checkout_of_hostile_trees_writes_nothing_outside(tmp_path: Path) -> Non
     assert not (tmp_path / "co1").exists() and not (tmp_path / "co2").exists()
     with pytest.raises(StoreError, match="hostile"):
         list(store.walk(dotdot))
+
+
+def test_failed_commit_leaves_the_store_usable(tmp_path: Path) -> None:
+    store = Store.init(tmp_path / "repo")
+    editor = store.edit()
+    editor.put_file("pending", b"kept", FileMeta.regular())
+    build(tmp_path / "src", D({"a": F(b"a"), "z": D({"b": F(b"b")})}))
+    os.mkfifo(tmp_path / "src" / "z" / "pipe")
+    with pytest.raises(StoreError, match="fifos"):
+        store.commit_dir(tmp_path / "src", branch="x")
+    os.unlink(tmp_path / "src" / "z" / "pipe")
+    commit = store.commit_dir(tmp_path / "src", branch="x")
+    tree = editor.write()
+    store.commit_tree(tree, branch="y")
+    assert store.read_file("y", "pending") == b"kept" and store.read_file(commit, "z/b") == b"b"
+    assert store.fsck() == []
