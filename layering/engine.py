@@ -20,6 +20,7 @@ from pathlib import Path
 
 from core.deployment import Deployment
 from core.errors import FetchError, StoreError, SysrootError
+from core.faults import fault_point
 from core.origin import Origin
 from core.progress import Progress
 from core.scratch import scratch_dir
@@ -458,6 +459,7 @@ class Engine:
             text = f"Downloaded {len(paths)} packages ({cached} already cached)."
             return Result(Outcome.DOWNLOADED, text, notices=tuple(change.notices))
         obtained = fetcher.obtain(remote)
+        fault_point("engine-after-import")
         fetched = iter(obtained.packages)
         wanted = [*tx.install, *(p for _, p in tx.replace)]
         imported = [
@@ -466,6 +468,7 @@ class Engine:
         ]
         layered, replacing = imported[: len(tx.install)], imported[len(tx.install) :]
         commit = self._build_commit(change, tx, layered + replacing, digest, work)
+        fault_point("engine-after-commit")
         with self.progress.step("Staging"):
             deployment = self.sysroot.deploy(self.osname, commit, origin)
         details = []
