@@ -16,6 +16,8 @@ never copied and base directories no package touches keep their tree ids. Around
 
 from __future__ import annotations
 
+import os
+import shutil
 import stat
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -50,14 +52,17 @@ def assemble(
     workdir: Path,
     progress: Progress,
     timestamp: int | None = None,
+    full_checkout: bool = False,
 ) -> str:
     """The new tree id: ``base`` (a commit, or None for an empty tree) plus ``packages``.
 
-    ``remove`` holds base NEVRAs dropped by an override. ``base_root`` (an existing
-    hardlinked checkout of ``base``, e.g. its deployment) lets the scripts run over
-    [only the packages' paths, base_root] instead of a checkout of the whole tree, so
+    ``remove`` holds base NEVRAs dropped by an override. Scripts run over [only the
+    packages' paths, a checkout of ``base``]: ``base_root`` when given (e.g. the
+    base's deployment), else a checkout cached in the store (see cached_checkout), so
     the cost follows the packages, not the base. ``timestamp`` (default: the base
     commit's, else 0) becomes the rpmdb's install time, so the result is reproducible.
+    ``full_checkout`` forces scripts over a checkout of the whole assembled tree (the
+    path compose and override removals take), for tests and debugging.
     """
     ordered = sorted(packages, key=lambda p: p.nevra)
     base_info = store.commit_info(base) if base is not None else None
@@ -76,19 +81,21 @@ def assemble(
         etc_lib = _user_files(store, base_tree)
         if not compose:
             current = _users_for_scripts(store, current, etc_lib)
-        delta = None
-        if base_root is not None and base_tree is not None and not removed and base_root.is_dir():
-            delta = _delta_tree(store, base_tree, current, adapted)
         plan = plan_scripts([p.hdr() for p in ordered], kept, compose=compose)
         plan = ScriptPlan(
             scripts=plan.scripts + _postprocess_scripts(postprocess), ignored=plan.ignored
         )
         if plan.scripts:
+            lowers = None
+            if base is not None and base_tree is not None and not removed and not full_checkout:
+                if base_root is None or not base_root.is_dir():
+                    base_root = cached_checkout(store, store.resolve(base))
+                lowers = (_delta_tree(store, base_tree, current, adapted), base_root)
             current = _run(
                 store,
                 current,
                 plan,
-                lowers=(delta, base_root) if delta is not None and base_root else None,
+                lowers=lowers,
                 workdir=workdir,
                 progress=progress,
                 when=when,
@@ -121,6 +128,35 @@ def _removed_headers(base_hdrs: Sequence[Header], remove: Sequence[str]) -> list
             hint="'strata db list' shows the base's packages",
         )
     return [by_nevra[n] for n in remove]
+
+
+def cached_checkout(store: Store, commit: str, *, keep: int = 2) -> Path:
+    """A hardlinked checkout of a base commit under the store's cache, made once.
+
+    Scripts only ever see it as a read-only overlay lower, so it stays pristine and
+    the next operation on the same base needs no checkout at all (the cost follows the
+    packages, not the base). Complete or absent: built beside and renamed into place.
+    Only the ``keep`` most recently used checkouts stay; the cache may be dropped at
+    any time.
+    """
+    root = store.path / "cache" / "base-checkouts"
+    dest = root / commit
+    if dest.is_dir():
+        os.utime(dest)
+        return dest
+    root.mkdir(parents=True, exist_ok=True)
+    for stale in root.glob(".*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = root / f".{commit}.{os.getpid()}.tmp"
+    store.checkout(commit, tmp, hardlink=True)
+    os.rename(tmp, dest)
+    others = sorted(
+        (d for d in root.iterdir() if d != dest and not d.name.startswith(".")),
+        key=lambda d: d.stat().st_mtime,
+    )
+    for old in others[: max(0, len(others) - (keep - 1))]:
+        shutil.rmtree(old, ignore_errors=True)
+    return dest
 
 
 def _delta_tree(store: Store, base_tree: str, current: str, overlaid: Sequence[str]) -> str:

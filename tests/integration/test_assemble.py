@@ -14,7 +14,7 @@ from core.progress import QuietProgress
 from core.store import Store
 from fixtures.realistic import base_packages, strace_packages
 from fixtures.rpms import FileKind, FileSpec, build_rpm
-from layering.assemble import assemble
+from layering.assemble import assemble, cached_checkout
 from layering.cli_db import diff_packages
 from layering.rpmdb import write_rpmdb
 from layering.rpmheaders import read_packages
@@ -196,9 +196,11 @@ def test_base_checkout_as_lower_gives_the_same_tree(
     pkgs = [import_rpm(store, p) for p in [*strace_packages(), extra]]
     deployment = tmp_path / "deployment"
     store.checkout(base, deployment)
-    slow = layer(store, base, pkgs, tmp_path)
+    slow = layer(store, base, pkgs, tmp_path, full_checkout=True)
     fast = layer(store, base, pkgs, tmp_path, base_root=deployment)
-    assert fast == slow
+    cached = layer(store, base, pkgs, tmp_path)  # a base checkout cached in the store
+    assert fast == slow == cached
+    assert (store.path / "cache/base-checkouts" / base / "usr/bin/bash").is_file()
     assert store.read_file(fast, "usr/share/fastpath/by-post") == b"touched\n"
     owned = store.lookup(fast, "usr/share/fastpath/f")
     assert owned is not None and owned.meta.uid == 991
@@ -272,3 +274,19 @@ def test_store_stays_consistent(world: tuple[Store, str]) -> None:
     """Everything the tests above imported, assembled and committed passes fsck."""
     store, _ = world
     assert store.fsck() == []
+
+
+def test_cached_base_checkouts_are_reused_and_bounded(tmp_path: Path) -> None:
+    store = Store.init(tmp_path / "repo")
+    commits = [
+        import_rpm(store, build_rpm(f"cache{i}", files={f"/usr/share/c{i}": "c\n"})).commit
+        for i in range(3)
+    ]
+    first = cached_checkout(store, commits[0])
+    marker = first.stat().st_ino
+    assert cached_checkout(store, commits[0]).stat().st_ino == marker  # reused, not rebuilt
+    for commit in commits[1:]:
+        cached_checkout(store, commit)
+    kept = sorted(p.name for p in (store.path / "cache/base-checkouts").iterdir())
+    assert kept == sorted(commits[1:])  # the least recently used one went
+    assert (store.path / "cache/base-checkouts" / commits[2] / "usr/share/c2").read_text() == "c\n"
