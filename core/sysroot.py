@@ -142,6 +142,7 @@ class Sysroot:
         roots = self.stateroots()
         if requested is not None:
             if requested not in roots:
+                check_osname(requested)  # a hint to os-init a name it refuses helps nobody
                 raise SysrootError(
                     f"Unknown stateroot {requested!r} in {self.path}",
                     hint=f"run `strata --sysroot {self.path} admin os-init {requested}`",
