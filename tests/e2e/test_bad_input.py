@@ -301,7 +301,11 @@ CASES = (
     # the sysroot and the CLI
     Bad("sysroot-missing", ("--sysroot", "{missing}", "install", "tool"), ("{missing}",), _missing),
     Bad("unknown-stateroot", ("--os", "nosuch", "install", "tool"), ("nosuch",)),
-    Bad("hostile-stateroot", ("--os", "../../etc", "install", "tool"), ("../../etc",)),
+    Bad(
+        "hostile-stateroot",
+        ("--os", "../../etc", "install", "tool"),
+        ("Invalid stateroot name", "../../etc"),
+    ),
     Bad("undeploy-bad-index", ("admin", "undeploy", "7"), ("7",)),
     Bad("rollback-nothing-to-roll-back", ("rollback",), ("rollback",)),
     Bad(

@@ -84,8 +84,10 @@ COMMANDS = (
         (
             "fetch-before-rename",
             "fetch-before-rename@2",
+            "engine-after-import",
             "assemble-after-scripts",
             "commit-before-ref",
+            "engine-after-commit",
             *DEPLOY_POINTS,
         ),
     ),
@@ -133,6 +135,12 @@ COMMANDS = (
             "finalize-after-boot-swap",
             "finalize-before-boot-cleanup",
         ),
+    ),
+    Command(
+        "rollback",
+        Kind.LAYERED,
+        ("rollback",),
+        ("boot-before-swap",),
     ),
     Command(
         "cleanup",
@@ -255,7 +263,8 @@ def run_matrix(tmp: Path, basetemp: Path, command: Command) -> list[Outcome]:
 
 
 KILL_SEED = 20261123
-KILLS_PER_COMMAND = 4
+KILLS_PER_COMMAND = 6
+STARTUP = 0.6  # seconds of interpreter start-up: a kill before it tests nothing
 
 
 def kill_at(box: Box, command: Command, delay: float) -> int:
@@ -276,7 +285,7 @@ def run_kills(tmp: Path, basetemp: Path, command: Command, seed: int) -> list[Ou
     reference, before = reference_run(templ, command, tmp / f"kill-{command.name}-reference")
     duration = time.monotonic() - started
     rng = random.Random(seed)
-    delays = sorted(round(rng.uniform(0.2, duration), 2) for _ in range(KILLS_PER_COMMAND))
+    delays = sorted(round(rng.uniform(STARTUP, duration), 2) for _ in range(KILLS_PER_COMMAND))
 
     def one(delay: float) -> Outcome:
         box = Box.copy_of(templ, tmp / f"kill-{command.name}-{delay}")
