@@ -258,7 +258,11 @@ class RepoLoader:
                 hint="run once without --cache-only to fill the cache",
             )
         primary = next(d for d in data if d.type == "primary")
-        self._parse_into(repo, self._data_path(loaded, primary), None, 0)
+        try:
+            self._parse_into(repo, self._data_path(loaded, primary), None, 0)
+        except FetchError:
+            repo.free(True)  # no half-read repo stays in the pool (skip_if_unavailable)
+            raise
         repo.internalize()
         if cdir is not None:
             write_solv(cdir / f"{sha}.solv", repo)

@@ -300,3 +300,16 @@ def test_http_metadata_errors_name_repo_file_and_status(
         missing = (RepoConfig("web", "web", (url + "nowhere/",)),)
         with pytest.raises(FetchError, match=r"repo 'web' is unavailable: .*HTTP 404"):
             solve(request(world, "strace", repos=missing))
+
+
+def test_skip_if_unavailable_also_skips_corrupt_metadata(
+    world: dict[str, Path], tmp_path: Path
+) -> None:
+    bad = copy_repo(world["repo-gz"], tmp_path / "bad")
+    primary = next((bad / "repodata").glob("*primary.xml.gz"))
+    primary.write_bytes(primary.read_bytes()[:-10])
+    repos = (RepoConfig("bad", "bad", (f"file://{bad}",), skip_if_unavailable=True),)
+    with pytest.raises(SolveError) as caught:
+        solve(request(world, "strace", repos=repos))
+    (problem,) = caught.value.problems  # the half-read repo is not in the pool
+    assert problem.startswith("No package matches 'strace'")
