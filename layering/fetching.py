@@ -20,6 +20,7 @@ from pathlib import Path
 import rpm
 
 from core.errors import FetchError, StoreError
+from core.faults import fault_point
 from core.progress import Progress
 from core.store import FileMeta, Store
 from layering.gpg import KeyReader, load_keys, verify_package
@@ -80,6 +81,7 @@ def find_cached(store: Store, checksum: str) -> ImportedPackage | None:
 
 
 def remember_digest(store: Store, file_hex: str, package: ImportedPackage) -> None:
+    fault_point("import-before-digest-ref")
     store.set_ref(DIGEST_REF_PREFIX + file_hex, package.commit)
 
 

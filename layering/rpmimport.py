@@ -31,6 +31,7 @@ from typing import Any, BinaryIO
 import rpm
 
 from core.errors import PackageError, StoreError
+from core.faults import fault_point
 from core.store import FileMeta, Store, TreeEditor
 from layering import filecaps, pathrules, tmpfiles
 from layering.rpmheaders import Header, header_from_head, nevra, transaction_set
@@ -198,6 +199,7 @@ def import_rpm(store: Store, path: Path, *, compose: bool = False) -> ImportedPa
         },
         timestamp=IMPORT_TIMESTAMP,
     )
+    fault_point("import-before-ref")
     store.set_ref(ref_name(key), commit)
     return ImportedPackage(
         sha256=key, nevra=label, name=name, commit=commit, tree=tree, header=header_blob, head=head
