@@ -157,6 +157,12 @@ class ProblemWriter:
                 if info.type in (_S.SOLVER_RULE_JOB, _S.SOLVER_RULE_UPDATE):
                     continue
                 infos.append(info)
+        # Say the requested package's trouble first, then what its dependencies ran into.
+        provided: set[int] = set()
+        for info in infos:
+            if info.type == _S.SOLVER_RULE_PKG_REQUIRES and info.dep is not None:
+                provided.update(p.id for p in self.pool.whatprovides(info.dep))
+        infos.sort(key=lambda i: i.solvable is not None and i.solvable.id in provided)
         sentences: list[str] = []
         hints: list[str] = []
         for info in infos:

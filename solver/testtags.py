@@ -50,7 +50,7 @@ def parse_dep(pool: solv.Pool, text: str) -> int:
         dep = pool.parserpmrichdep(text)
         if not dep:
             raise ValueError(f"cannot parse rich dependency {text!r}")
-        return int(dep)
+        return int(dep.id)
     parts = text.split()
     if len(parts) == 1:
         return int(pool.str2id(parts[0]))

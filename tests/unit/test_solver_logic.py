@@ -295,3 +295,22 @@ def test_foreign_architecture_local_package_is_refused() -> None:
         solve_pool(pool, PoolInput(local=files))  # type: ignore[arg-type]
     (problem,) = caught.value.problems
     assert problem.startswith("armthing-1-1.aarch64 is built for aarch64, which this system cannot")
+
+
+def test_a_problem_names_the_requested_package_first_then_each_alternative() -> None:
+    repo = REPO + (
+        "=Pkg: multi 1 1 x86_64\n=Req: libmulti\n"
+        "=Pkg: libmulti-a 1 1 x86_64\n=Prv: libmulti\n=Req: nothing-a\n"
+        "=Pkg: libmulti-b 1 1 x86_64\n=Prv: libmulti\n=Req: bar >= 5\n"
+        "=Pkg: bar 5 1 x86_64\n"
+    )
+    (problem,) = problems("multi", repo=repo)
+    assert problem.startswith("multi-1-1.x86_64 requires libmulti, but none of its providers")
+    assert "libmulti-a-1-1.x86_64 requires nothing-a, which nothing" in problem
+    assert "libmulti-b-1-1.x86_64 requires bar >= 5, but the base has bar-1.0-1.x86_64" in problem
+    assert problem.endswith("`strata override replace` bar")
+
+
+def test_rich_dependencies_are_understood() -> None:
+    repo = REPO + "=Pkg: richok 1 1 x86_64\n=Req: (c or nope)\n"
+    assert names(run("richok", repo=repo)) == ["c-1-1.x86_64", "richok-1-1.x86_64"]
