@@ -122,6 +122,25 @@ def broken_repo(box: Box, tmp: Path) -> str:
     return copy.as_uri()
 
 
+def swapped_package_repo(box: Box, tmp: Path) -> str:
+    """A copy of the layer repo where tool's RPM was replaced after the metadata was made."""
+    copy = tmp / "swapped-repo"
+    shutil.copytree(box.root / "repos" / "layer", copy)
+    (tool,) = copy.glob("tool-*.rpm")
+    tool.unlink()
+    shutil.copyfile(layer_rpms()["withpost"], tool)
+    return copy.as_uri()
+
+
+def vanished_package_repo(box: Box, tmp: Path) -> str:
+    """A copy of the layer repo whose metadata lists tool, but the file is gone."""
+    copy = tmp / "vanished-repo"
+    shutil.copytree(box.root / "repos" / "layer", copy)
+    for rpm_file in copy.glob("tool-*.rpm"):
+        rpm_file.unlink()
+    return copy.as_uri()
+
+
 def gpg_repo(box: Box, tmp: Path) -> str:
     return (box.root / "repos" / "layer").as_uri()
 
@@ -289,6 +308,18 @@ CASES = (
         ("install", "tool"),
         ("primary",),
         repo_file(broken_repo),
+    ),
+    Bad(
+        "repo-package-checksum-mismatch",
+        ("install", "tool"),
+        ("checksum mismatch", "tool"),
+        repo_file(swapped_package_repo),
+    ),
+    Bad(
+        "repo-package-vanished",
+        ("install", "tool"),
+        ("tool",),
+        repo_file(vanished_package_repo),
     ),
     Bad(
         "gpg-key-missing",

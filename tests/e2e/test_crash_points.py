@@ -84,6 +84,8 @@ COMMANDS = (
         (
             "fetch-before-rename",
             "fetch-before-rename@2",
+            "import-before-ref",
+            "import-before-digest-ref@2",
             "engine-after-import",
             "assemble-after-scripts",
             "commit-before-ref",
@@ -116,6 +118,7 @@ COMMANDS = (
         ("compose", "tree", "--repo", "{repo}", "{treefile-v2}"),
         (
             "compose-after-fetch",
+            "import-before-ref",
             "compose-after-import",
             "assemble-after-scripts",
             "compose-after-assemble",
