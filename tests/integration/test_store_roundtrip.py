@@ -295,3 +295,19 @@ def test_failed_commit_leaves_the_store_usable(tmp_path: Path) -> None:
     store.commit_tree(tree, branch="y")
     assert store.read_file("y", "pending") == b"kept" and store.read_file(commit, "z/b") == b"b"
     assert store.fsck() == []
+
+
+def test_parallel_checkout_matches_sequential(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core import checkout
+
+    tree = D(
+        {f"d{i}": D({f"s{j}": D({"f": F(b"%d" % j, 0o600)}) for j in range(6)}) for i in range(8)}
+    )
+    build(tmp_path / "src", D({"ro": D({"x": tree}, mode=0o555), "top": F(b"t")}))
+    store = Store.init(tmp_path / "repo")
+    commit = store.commit_dir(tmp_path / "src")
+    monkeypatch.setattr(checkout, "WORKERS", 3)
+    store.checkout(commit, tmp_path / "co")
+    assert snapshot(tmp_path / "co") == snapshot(tmp_path / "src")
