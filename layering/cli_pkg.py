@@ -96,7 +96,8 @@ def _status(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         print(json.dumps(status_mod.to_json(records), indent=2))
     else:
-        print(status_mod.to_text(records, verbose=args.verbose))
+        busy = status_mod.lock_holder(sysroot.path / "ostree" / "lock")
+        print(status_mod.to_text(records, verbose=args.verbose, busy_pid=busy))
     return EXIT_OK
 
 

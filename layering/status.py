@@ -7,8 +7,10 @@ exact JSON of the CLI contract and the rpm-ostree-like text are tested from froz
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import StoreError
@@ -131,9 +133,32 @@ def _timestamp(seconds: int) -> str:
     return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def to_text(records: Sequence[DeploymentStatus], *, verbose: bool = False) -> str:
+def lock_holder(lock_file: Path, proc_locks: Path = Path("/proc/locks")) -> int | None:
+    """The pid holding the sysroot's flock, read from the kernel's lock table.
+
+    Probing with flock would itself hold the lock for an instant and make a concurrent
+    mutating command fail at once; /proc/locks answers without touching it.
+    """
+    try:
+        st = os.stat(lock_file)
+        table = proc_locks.read_text()
+    except OSError:
+        return None
+    device = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in table.splitlines():
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 28292 fe:00:2149059 0 EOF"; waiters carry "->".
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == device:
+            return int(fields[4]) if fields[4].isdigit() else None
+    return None
+
+
+def to_text(
+    records: Sequence[DeploymentStatus], *, verbose: bool = False, busy_pid: int | None = None
+) -> str:
     """rpm-ostree's layout: a bullet for the booted deployment, aligned fields."""
-    lines = ["State: idle", "Deployments:"]
+    state = "idle" if busy_pid is None else f"busy (pid {busy_pid} holds the sysroot lock)"
+    lines = [f"State: {state}", "Deployments:"]
     if not records:
         lines.append("  (none)")
     for rec in records:

@@ -6,6 +6,7 @@ before), and every refused command must leave what a user sees byte-for-byte alo
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +200,8 @@ def test_rollback_after_reboot(world: World, state: dict[str, Any]) -> None:
 def test_a_second_mutating_command_fails_at_once_while_locked(world: World) -> None:
     with Sysroot.open(world.sysroot).lock():
         refused(world, "install", "tool", match="locked")
+        assert f"State: busy (pid {os.getpid()}" in world.strata("status").stdout
+    assert "State: idle" in world.strata("status").stdout
 
 
 def test_rollback_discards_a_pending_deployment(world: World) -> None:

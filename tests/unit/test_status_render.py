@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from core.deployment import Deployment
 from core.origin import Origin
 from layering.plan import LayerInfo
-from layering.status import deployment_status, to_json, to_text
+from layering.status import deployment_status, lock_holder, to_json, to_text
 
 BASE = "b" * 64
 LAYERED = "c" * 64
@@ -113,3 +114,20 @@ def test_text_marks_the_booted_deployment_and_lists_layered_packages() -> None:
     assert any(line.strip() == "InactiveRequests: xz" for line in lines)
     assert any(line.strip() == "Staged: yes" for line in lines)
     assert any(line.strip() == "Version: 38.1 (1970-01-01T00:00:00Z)" for line in lines)
+
+
+def test_busy_state_names_the_lock_holder(tmp_path: Path) -> None:
+    lock = tmp_path / "lock"
+    lock.write_text("")
+    st = lock.stat()
+    device = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    table = tmp_path / "locks"
+    table.write_text(
+        "1: POSIX  ADVISORY  WRITE 99 00:01:1 0 EOF\n"
+        f"2: FLOCK  ADVISORY  WRITE 4242 {device} 0 EOF\n"
+    )
+    assert lock_holder(lock, table) == 4242
+    table.write_text("1: FLOCK  ADVISORY  WRITE 4242 00:01:1 0 EOF\n")
+    assert lock_holder(lock, table) is None
+    assert to_text([], busy_pid=4242).startswith("State: busy (pid 4242 holds the sysroot lock)")
+    assert to_text([]).startswith("State: idle")
