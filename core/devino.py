@@ -110,6 +110,13 @@ class DevInoCache:
         atomic.write_bytes(self.path, _MAGIC + body, mode=0o600, fsync=False)
         self._dirty = False
 
+    def retain(self, keep: set[bytes]) -> None:
+        """Forget every entry whose object is not in ``keep`` (after a prune)."""
+        before = len(self._entries)
+        self._entries = {k: v for k, v in self._entries.items() if v[6] in keep}
+        if len(self._entries) != before:
+            self._dirty = True
+
     def clear(self) -> None:
         self._entries.clear()
         self._dirty = False

@@ -2,7 +2,8 @@
 
 Both rewrite packs: the new pack is written and made durable before any old one is
 deleted, so a crash in between leaves duplicates, never a missing object. Callers hold
-the sysroot lock; nothing else may write the store meanwhile.
+the sysroot lock; nothing else may write the store meanwhile, and no tree may be under
+construction (a written but uncommitted tree is unreachable, so prune removes it).
 """
 
 from __future__ import annotations
@@ -106,11 +107,12 @@ def prune_store(store: Store, extra_roots: Iterable[str]) -> PruneStats:
         for _oid, path in loose:
             path.unlink(missing_ok=True)
     files_removed, freed = _prune_files(store, {oid.hex() for oid in found.files})
-    store.devino_cache.clear()
+    store.devino_cache.retain(set(found.files))
     for leftover in store.objects.tmp.iterdir():
         if leftover.is_file():
             leftover.unlink(missing_ok=True)
     atomic.syncfs(store.path)
+    store.devino_cache.save()
     return PruneStats(len(unreachable), files_removed, freed)
 
 

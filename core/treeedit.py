@@ -125,8 +125,9 @@ class TreeEditor:
             size, sha = len(payload), hashlib.sha256(payload).hexdigest()
             header = treemeta.file_header(meta, size, sha)
             oid = gitpack.object_id(OBJ_BLOB, header)
-            if objects.present(oid.hex(), size) is None:
-                objects.write_bytes(oid.hex(), payload, meta)
+            ost = objects.present(oid.hex(), size)
+            if ost is None:
+                ost = objects.write_bytes(oid.hex(), payload, meta)
         else:
             # a real file (a spooled large payload): hashed and copied in the kernel,
             # from its current position, never loaded into memory
@@ -134,9 +135,11 @@ class TreeEditor:
             sha, size = objects.hash_file(fd, start)
             header = treemeta.file_header(meta, size, sha)
             oid = gitpack.object_id(OBJ_BLOB, header)
-            if objects.present(oid.hex(), size) is None:
-                objects.write_copy(oid.hex(), fd, size, meta, start)
+            ost = objects.present(oid.hex(), size)
+            if ost is None:
+                ost = objects.write_copy(oid.hex(), fd, size, meta, start)
         self.writer.add(OBJ_BLOB, header, oid)
+        self.store.devino_cache.record_object(ost, oid)  # checkouts of it re-commit cheaply
         self._load(node)[name] = (GIT_FILE, oid)
 
     def put_symlink(self, path: str, target: str, meta: FileMeta) -> None:
@@ -307,13 +310,15 @@ class TreeEditor:
         meta = FileMeta(st.st_uid, st.st_gid, st.st_mode, importer._xattrs(path))
         header = treemeta.file_header(meta, lower.size, lower.sha256)
         oid = gitpack.object_id(OBJ_BLOB, header)
-        if self.store.objects.present(oid.hex(), lower.size) is None:
+        ost = self.store.objects.present(oid.hex(), lower.size)
+        if ost is None:
             fd = self.store.objects.open_object(existing[1].hex())
             try:
-                self.store.objects.write_copy(oid.hex(), fd, lower.size, meta)
+                ost = self.store.objects.write_copy(oid.hex(), fd, lower.size, meta)
             finally:
                 os.close(fd)
         self.writer.add(OBJ_BLOB, header, oid)
+        self.store.devino_cache.record_object(ost, oid)
         return oid
 
     # -- output -------------------------------------------------------------------------

@@ -311,3 +311,16 @@ def test_parallel_checkout_matches_sequential(
     monkeypatch.setattr(checkout, "WORKERS", 3)
     store.checkout(commit, tmp_path / "co")
     assert snapshot(tmp_path / "co") == snapshot(tmp_path / "src")
+
+
+def test_checkouts_of_edited_trees_recommit_without_reading_after_prune(tmp_path: Path) -> None:
+    store = Store.init(tmp_path / "repo")
+    editor = store.edit()
+    for i in range(5):
+        editor.put_file(f"usr/lib/f{i}", b"%d" % i * 1000, FileMeta.regular(0o644))
+    commit = store.commit_tree(editor.write(), branch="pkgs", timestamp=3)
+    store.prune()
+    store.checkout(commit, tmp_path / "co")
+    again = Store.open(tmp_path / "repo")
+    assert again.commit_dir(tmp_path / "co", timestamp=3) == commit
+    assert again.files_read == 0
