@@ -278,7 +278,7 @@ class TreeEditor:
                 lower_is_dir = existing is not None and (
                     isinstance(existing, _Node) or existing[0] == GIT_TREE
                 )
-                if lower_is_dir and not _has_xattr(entry.path, OPAQUE):
+                if lower_is_dir and not _has_xattr(entry.path, OPAQUE, b"y"):
                     child = self._child_dir(node, name, child_path, create=False)
                     self._load(child)
                     meta = FileMeta(st.st_uid, st.st_gid, st.st_mode, importer._xattrs(entry.path))
@@ -371,11 +371,10 @@ def _real_fd(data: BinaryIO) -> int | None:
     return fd
 
 
-def _has_xattr(path: str, names: tuple[str, ...]) -> bool:
+def _has_xattr(path: str, names: tuple[str, ...], value: bytes | None = None) -> bool:
+    """Whether ``path`` carries one of ``names`` (with exactly ``value`` if given)."""
     found = dict(read_xattrs(path))
-    return any(
-        found.get(name) == b"y" or (name in found and "opaque" not in name) for name in names
-    )
+    return any(name in found and value in (None, found[name]) for name in names)
 
 
 def _refuse_redirect(path: str) -> None:
