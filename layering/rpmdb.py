@@ -96,7 +96,9 @@ def _run(dbpath: Path, heads: Sequence[Path], erase: Sequence[str]) -> None:
         ts.openDB()
         wanted = set(erase)
         found: set[str] = set()
-        for hdr in ts.dbMatch():
+        # Loading every header costs time in proportion to the base's file count:
+        # only an erase needs them.
+        for hdr in ts.dbMatch() if wanted else ():
             label = nevra(hdr)
             if label in wanted:
                 ts.addErase(hdr)
