@@ -126,13 +126,16 @@ def _flag(parser: argparse.ArgumentParser, name: str, text: str) -> None:
     parser.add_argument(name, action="store_true", help=text)
 
 
-def _change_flags(parser: argparse.ArgumentParser, *, full: bool = False) -> None:
+def _change_flags(
+    parser: argparse.ArgumentParser, *, full: bool = False, fetching: bool = False
+) -> None:
     _flag(parser, "--dry-run", "print the transaction, change nothing")
     _flag(parser, "--unchanged-exit-77", "exit 77 when nothing changed")
     _flag(parser, "--cache-only", "use only cached repo metadata and packages")
     if full:
         _flag(parser, "--idempotent", "do nothing for requests already (not) present")
         _flag(parser, "--allow-inactive", "allow requests the base already provides")
+    if full or fetching:
         _flag(parser, "--download-only", "download packages, do not deploy")
 
 
@@ -158,12 +161,12 @@ def register(
 
     p = verb("rebase", "switch to another base ref, keeping the layered packages")
     p.add_argument("ref", metavar="REF")
-    _change_flags(p)
+    _change_flags(p, fetching=True)
     p.set_defaults(func=_rebase)
 
     p = verb("upgrade", "newest commit of the base ref and newest layered packages")
     _flag(p, "--check", "only report whether an update is available")
-    _change_flags(p)
+    _change_flags(p, fetching=True)
     p.set_defaults(func=_upgrade)
 
     p = verb("rollback", "make the previous deployment the default again")

@@ -113,6 +113,9 @@ def test_upgrade_takes_newer_packages(world: World) -> None:
     make_repo(world.repo_dir, [*layer_rpms(), newer])
     check = world.strata("upgrade", "--check").stdout
     assert "tool.x86_64 1.0-1 -> 1.1-1" in check
+    before = world.snapshot()
+    assert "Downloaded 1 packages" in world.strata("upgrade", "--download-only").stdout
+    assert world.snapshot() == before
     out = world.strata("upgrade").stdout
     assert "Upgraded:\n  tool.x86_64 1.0-1 -> 1.1-1" in out
     assert "tool-1.1-1.x86_64" in world.status()[0]["layered-packages"]

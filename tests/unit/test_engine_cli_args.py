@@ -33,6 +33,7 @@ from layering.cli import build_parser
         (["uninstall", "--all"], {"all": True, "packages": []}),
         (["rebase", "os/x86_64/v2", "--dry-run"], {"ref": "os/x86_64/v2", "dry_run": True}),
         (["upgrade", "--check"], {"check": True}),
+        (["upgrade", "--download-only"], {"download_only": True}),
         (["override", "remove", "nano"], {"packages": ["nano"]}),
         (["override", "reset", "--all"], {"all": True}),
         (["status", "--json", "--verbose"], {"json": True, "verbose": True}),
