@@ -23,16 +23,26 @@ MARKER = ".strata-scratch"
 
 
 @contextmanager
-def scratch_dir(parent: Path, prefix: str) -> Iterator[Path]:
-    """A fresh directory under ``parent``, locked while the block runs, removed after."""
+def scratch_dir(parent: Path, prefix: str, *, own_tempfiles: bool = False) -> Iterator[Path]:
+    """A fresh directory under ``parent``, locked while the block runs, removed after.
+
+    With ``own_tempfiles`` Python's ``tempfile`` (every ``TemporaryDirectory`` without a
+    ``dir=``, in this process) creates under ``PATH/tmp`` meanwhile, so a crash leaves
+    nothing in the host's ``/tmp`` either: the sweep takes it with the rest.
+    """
     parent.mkdir(parents=True, exist_ok=True)
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    previous = tempfile.tempdir
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         (path / MARKER).touch()
+        if own_tempfiles:
+            (path / "tmp").mkdir()
+            tempfile.tempdir = str(path / "tmp")
         yield path
     finally:
+        tempfile.tempdir = previous
         try:
             shutil.rmtree(path, ignore_errors=True)
         finally:

@@ -54,3 +54,16 @@ def test_sweep_removes_what_a_dead_process_left_and_spares_live_ones(tmp_path: P
         assert live.is_dir()
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "not-ours"])
     assert [p.name for p in tmp_path.iterdir()] == ["not-ours"]
+
+
+def test_own_tempfiles_keeps_python_temp_files_inside_the_scratch_dir(tmp_path: Path) -> None:
+    import tempfile  # noqa: PLC0415
+
+    before = tempfile.gettempdir()
+    with (
+        scratch_dir(tmp_path, "work-", own_tempfiles=True) as work,
+        tempfile.TemporaryDirectory(prefix="inner-") as inner,
+    ):
+        assert Path(inner).parent == work / "tmp"
+    assert tempfile.gettempdir() == before
+    assert list(tmp_path.iterdir()) == []
