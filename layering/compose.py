@@ -137,7 +137,7 @@ def compose_tree(store: Store, treefile: Treefile, *, progress: Progress) -> Com
     repos = repos_for(treefile)
     tmp_parent = store.path / "tmp"
     sweep(tmp_parent)  # scratch dirs of crashed commands (live ones are locked, kept)
-    with scratch_dir(tmp_parent, "compose-") as work:
+    with scratch_dir(tmp_parent, "compose-", own_tempfiles=True) as work:
         empty_db = work / "empty-rpmdb"
         write_rpmdb(empty_db, base=None, install=[])  # the solver wants a real (empty) rpmdb
         with progress.step("Resolving"):

@@ -185,7 +185,7 @@ class Engine:
         tmp_root = self.store.path / "tmp"
         for partial in self.download_dir.glob(".*.part"):
             partial.unlink(missing_ok=True)
-        with scratch_dir(tmp_root, "strata-engine-") as tmp:
+        with scratch_dir(tmp_root, "strata-engine-", own_tempfiles=True) as tmp:
             yield tmp
 
     @property
