@@ -261,6 +261,11 @@ class Box:
         return cls(origin, dest / "sysroot")
 
     @property
+    def host_tmp(self) -> Path:
+        """The commands' TMPDIR: what they leave in the host's temp dir shows up here."""
+        return self.sysroot.parent / "host-tmp"
+
+    @property
     def repo(self) -> Path:
         return self.sysroot / "ostree" / "repo"
 
@@ -280,7 +285,8 @@ class Box:
         timeout: float = 120,
     ) -> subprocess.CompletedProcess[str]:
         argv = cli(*(["--sysroot", str(self.sysroot)] if sysroot else []), *args)
-        full_env = {**os.environ, **(env or {})}
+        self.host_tmp.mkdir(exist_ok=True)
+        full_env = {**os.environ, "TMPDIR": str(self.host_tmp), **(env or {})}
         proc = subprocess.run(
             argv,
             capture_output=True,
@@ -372,6 +378,8 @@ def snapshot(box: Box) -> dict[str, Any]:
 def leftovers(box: Box) -> list[str]:
     """Temp files and directories a finished command must not leave behind."""
     found = []
+    if box.host_tmp.is_dir():
+        found += [f"$TMPDIR/{n}" for n in sorted(os.listdir(box.host_tmp))]
     tmp = box.repo / "tmp"
     found += [f"ostree/repo/tmp/{n}" for n in sorted(os.listdir(tmp))] if tmp.is_dir() else []
     for directory in (

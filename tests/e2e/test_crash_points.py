@@ -273,7 +273,14 @@ STARTUP = 0.6  # seconds of interpreter start-up: a kill before it tests nothing
 def kill_at(box: Box, command: Command, delay: float) -> int:
     """Start the command, SIGKILL it after ``delay`` seconds; its exit status."""
     argv = cli("--sysroot", str(box.sysroot), *command.argv(box))
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    box.host_tmp.mkdir(exist_ok=True)
+    proc = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "TMPDIR": str(box.host_tmp)},
+    )
     try:
         proc.wait(timeout=delay)
     except subprocess.TimeoutExpired:
