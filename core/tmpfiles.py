@@ -11,10 +11,11 @@ overwritten or re-owned, and no symlink inside ``/var`` is followed.
 from __future__ import annotations
 
 import os
+import posixpath
 import shlex
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 _DIR_TYPES = frozenset("dDvqQ")
@@ -78,8 +79,40 @@ def parse_tmpfiles(text: str, source: str) -> tuple[list[TmpfilesLine], list[str
     return lines, warnings
 
 
+def through_links(root: Path, path: str) -> str:
+    """The ``/var`` path a line really names when a parent is a link into ``/var``.
+
+    A composed tree links ``/opt`` to ``var/opt`` and ``/usr/local`` to
+    ``../var/usrlocal``; systemd-tmpfiles follows such a link in a parent, so
+    ``L /opt/app - - - - /usr/lib/opt/app`` creates ``/var/opt/app``. Only links in the
+    deployment itself are followed (never inside ``/var``), and a path that does not
+    end up under ``/var`` is returned unchanged.
+    """
+    parts = [p for p in path.split("/") if p]
+    if not parts or parts[0] == "var":
+        return path
+    for _ in range(8):  # a bounded number of hops: a link loop stops here
+        for i in range(len(parts) - 1):  # parents only: the last component is the entry
+            here = root.joinpath(*parts[: i + 1])
+            if here.is_symlink():
+                target = os.readlink(here)
+                parent = "" if target.startswith("/") else "/".join(parts[:i])
+                joined = posixpath.normpath(f"/{parent}/{target}")
+                parts = [p for p in joined.split("/") if p] + parts[i + 1 :]
+                break
+        else:
+            break
+        if parts[:1] == ["var"]:
+            return "/" + "/".join(parts)
+    return path
+
+
 def read_config(root: Path) -> tuple[list[TmpfilesLine], list[str]]:
-    """A deployment's tmpfiles.d: ``etc/tmpfiles.d`` overrides ``usr/lib/tmpfiles.d`` by name."""
+    """A deployment's tmpfiles.d: ``etc/tmpfiles.d`` overrides ``usr/lib/tmpfiles.d`` by name.
+
+    Paths whose parent is a link into ``/var`` (``/opt/X``) are given as the ``/var``
+    path the link leads to (``through_links``).
+    """
     chosen: dict[str, Path] = {}
     for rel in ("usr/lib/tmpfiles.d", "etc/tmpfiles.d"):  # later wins
         directory = root / rel
@@ -92,7 +125,7 @@ def read_config(root: Path) -> tuple[list[TmpfilesLine], list[str]]:
     warnings: list[str] = []
     for name in sorted(chosen):
         parsed, warned = parse_tmpfiles(chosen[name].read_text(errors="replace"), name)
-        lines += parsed
+        lines += [replace(line, path=through_links(root, line.path)) for line in parsed]
         warnings += warned
     return lines, warnings
 
