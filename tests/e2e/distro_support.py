@@ -1,0 +1,224 @@
+"""Packages packaged the way Fedora packages them, for the real-package e2e tests.
+
+Each scriptlet below is what Fedora's macros expand to (``%systemd_post``,
+``%sysusers``-less ``%pre`` with getent/groupadd/useradd, install-info guards,
+``-p <lua>`` bodies in the style of glibc-common and ca-certificates), so the
+engine meets them as it would meet a real distribution's RPMs. The base they are
+layered on is the realistic set plus shadow-utils (useradd needs to exist).
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import yaml
+
+from fixtures import realistic
+from fixtures.repos import make_repo, write_repo_file
+from fixtures.rpms import FileKind, FileSpec, Script, Trigger, build_rpm
+from layering.demo import OSNAME, REF_V1, Scenario, package_name
+
+USER = "foo"
+
+# %pre as Fedora's packaging guidelines spell it for a dynamically allocated system user.
+PRE_USERADD = f"""\
+getent group {USER} >/dev/null || groupadd -r {USER}
+getent passwd {USER} >/dev/null || \\
+    useradd -r -g {USER} -d /var/lib/{USER} -s /sbin/nologin \\
+    -c "Foo daemon" {USER}
+exit 0
+"""
+
+# %systemd_post foo.service, %systemd_preun, %systemd_postun_with_restart (systemd 254).
+SYSTEMD_POST = """\
+if [ $1 -eq 1 ] && [ -x "/usr/lib/systemd/systemd-update-helper" ]; then
+    # Initial installation
+    /usr/lib/systemd/systemd-update-helper install-system-units foo.service || :
+fi
+"""
+SYSTEMD_PREUN = """\
+if [ $1 -eq 0 ] && [ -x "/usr/lib/systemd/systemd-update-helper" ]; then
+    # Package removal, not upgrade
+    /usr/lib/systemd/systemd-update-helper remove-system-units foo.service || :
+fi
+touch /usr/lib/foosvc/preun-ran
+"""
+SYSTEMD_POSTUN = """\
+if [ $1 -ge 1 ] && [ -x "/usr/lib/systemd/systemd-update-helper" ]; then
+    # Package upgrade, not uninstall
+    /usr/lib/systemd/systemd-update-helper mark-restart-system-units foo.service || :
+fi
+touch /usr/lib/foosvc/postun-ran
+"""
+INFO_POST = """\
+if [ -f /usr/share/info/foo.info.gz ]; then
+    /sbin/install-info /usr/share/info/foo.info.gz /usr/share/info/dir || :
+fi
+"""
+
+# -p <lua> as glibc-common / ca-certificates write them: posix.* and rpm.* only.
+LUA_POST = """\
+local dir = "/usr/share/luapkg"
+if posix.stat(dir, "type") ~= "directory" then
+  posix.mkdir(dir)
+end
+local f = assert(io.open(dir .. "/post.stamp", "w"))
+f:write("arg2=", tostring(arg[2]), "\\n")
+f:write("dbpath=", rpm.expand("%{_dbpath}"), "\\n")
+f:write("bash=", tostring(posix.access("/usr/bin/bash", "x") ~= nil), "\\n")
+f:close()
+if posix.access("/usr/sbin/ldconfig", "x") then
+  rpm.execute("/usr/sbin/ldconfig")
+end
+"""
+
+
+UNIT = "[Service]\nUser=foo\nExecStart=/usr/bin/foosvc\n"
+
+
+def _d(mode: int, user: str = "root", group: str = "root") -> FileSpec:
+    return FileSpec(kind=FileKind.DIR, mode=mode, user=user, group=group)
+
+
+def foosvc() -> Path:
+    """A daemon: its own user, /var state, a ghost log, a unit, an info page, triggers."""
+    info = gzip.compress(b"This is foo.info, produced by makeinfo.\n", mtime=0)
+    return build_rpm(
+        "foosvc",
+        "2.1",
+        "3.fc40",
+        compression="zstd",
+        requires=("shadow-utils", "glibc-common", "bash"),
+        autoreqprov=False,
+        files={
+            "/usr/bin/foosvc": FileSpec("#!/bin/sh\necho foosvc running\n", mode=0o755),
+            "/usr/lib/systemd/system/foo.service": UNIT,
+            "/usr/lib/foosvc": _d(0o755),
+            "/usr/share/foosvc/data": FileSpec("owned by foo\n", mode=0o640, user=USER, group=USER),
+            "/usr/share/info/foo.info.gz": info,
+            "/etc/foosvc": _d(0o750, "root", USER),
+            "/etc/foosvc/foosvc.conf": FileSpec(
+                "listen=127.0.0.1\n", mode=0o640, group=USER, config="noreplace"
+            ),
+            f"/var/lib/{USER}": _d(0o750, USER, USER),
+            f"/var/log/{USER}.log": FileSpec(mode=0o640, user=USER, group=USER, ghost=True),
+        },
+        scripts={
+            "pre": PRE_USERADD,
+            "post": SYSTEMD_POST + INFO_POST,
+            "preun": SYSTEMD_PREUN,
+            "postun": SYSTEMD_POSTUN,
+            "posttrans": "echo posttrans > /usr/lib/foosvc/posttrans-ran\n",
+        },
+        triggers=(
+            Trigger(on="bash", body="echo $1 $2 > /usr/lib/foosvc/triggerin-bash\n"),
+            Trigger(on="bash", kind="triggerun", body="touch /usr/lib/foosvc/triggerun-ran\n"),
+        ),
+    )
+
+
+def luapkg() -> Path:
+    return build_rpm(
+        "luapkg",
+        compression="xz",
+        files={"/usr/share/doc/luapkg/README": "lua scriptlets\n"},
+        scripts={"post": Script(LUA_POST, "<lua>")},
+    )
+
+
+SHARED_DIR = "/usr/share/shared-data"
+SAME_FILE = "/usr/share/shared-data/COPYING"
+
+
+def shared_pair() -> list[Path]:
+    """Two packages owning one directory and one identical file (rpm allows both)."""
+    return [
+        build_rpm(
+            name,
+            arch="noarch",
+            files={
+                SHARED_DIR: _d(0o755),
+                SAME_FILE: "the same licence text\n",
+                f"{SHARED_DIR}/{name}.txt": f"{name}\n",
+            },
+        )
+        for name in ("shared-a", "shared-b")
+    ]
+
+
+CLASH_FILE = "/usr/share/clash/settings"
+
+
+def clash_pair() -> list[Path]:
+    return [
+        build_rpm(name, files={CLASH_FILE: f"written by {name}\n"})
+        for name in ("clash-one", "clash-two")
+    ]
+
+
+def renamed_pair() -> list[Path]:
+    """``newname`` replaces ``oldname`` (Obsoletes + Provides), and carries an epoch."""
+    return [
+        build_rpm(
+            "newname",
+            "3.0",
+            epoch=2,
+            obsoletes=("oldname < 2.0",),
+            provides=("oldname = 2.0",),
+            files={"/usr/bin/newname": FileSpec("#!/bin/sh\necho newname\n", mode=0o755)},
+        ),
+        build_rpm("oldname", "1.0", files={"/usr/bin/oldname": "#!/bin/sh\n"}),
+    ]
+
+
+def opt_package() -> Path:
+    return build_rpm(
+        "optapp",
+        files={
+            "/opt/optapp": _d(0o755),
+            "/opt/optapp/bin": _d(0o755),
+            "/opt/optapp/bin/optapp": FileSpec("#!/bin/sh\necho optapp\n", mode=0o755),
+        },
+    )
+
+
+def usrlocal_package() -> Path:
+    return build_rpm(
+        "localtool",
+        files={"/usr/local/bin/localtool": FileSpec("#!/bin/sh\n", mode=0o755)},
+    )
+
+
+def layer_packages() -> list[Path]:
+    return [
+        foosvc(),
+        luapkg(),
+        *shared_pair(),
+        *clash_pair(),
+        *renamed_pair(),
+        opt_package(),
+        usrlocal_package(),
+    ]
+
+
+def base_rpms() -> list[Path]:
+    return realistic.base_packages(1) + realistic.shadow_packages()
+
+
+def prepare(scenario: Scenario) -> None:
+    """A treefile for the base (realistic set + shadow-utils) and the layering repo."""
+    repos = scenario.workdir / "repos"
+    base_repo = make_repo(repos / "base-v1", base_rpms())
+    treefile_dir = scenario.workdir / "compose-v1"
+    treefile_dir.mkdir(parents=True, exist_ok=True)
+    write_repo_file(treefile_dir / "demo-base.repo", "demo-base", base_repo.as_uri())
+    treefile = {
+        "ref": REF_V1,
+        "repos": ["demo-base"],
+        "packages": sorted({package_name(p) for p in base_rpms()}),
+        "releasever": "1",
+        "osname": OSNAME,
+    }
+    (treefile_dir / "treefile.yaml").write_text(yaml.safe_dump(treefile, sort_keys=False))
+    make_repo(scenario.layer_repo, layer_packages())
