@@ -10,11 +10,18 @@ layered on is the realistic set plus shadow-utils (useradd needs to exist).
 from __future__ import annotations
 
 import gzip
+import hashlib
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import yaml
 
 from fixtures import realistic
+from fixtures import rpms as rpms_module
 from fixtures.repos import make_repo, write_repo_file
 from fixtures.rpms import FileKind, FileSpec, Script, Trigger, build_rpm
 from layering.demo import OSNAME, REF_V1, Scenario, package_name
@@ -222,3 +229,71 @@ def prepare(scenario: Scenario) -> None:
     }
     (treefile_dir / "treefile.yaml").write_text(yaml.safe_dump(treefile, sort_keys=False))
     make_repo(scenario.layer_repo, layer_packages())
+
+
+DEBIAN_PACKAGES = ("jq", "libjq1", "libonig5", "tree", "hello")
+
+
+class ConversionUnavailable(RuntimeError):
+    """apt-get download or alien is missing or failed (no network, no alien)."""
+
+
+def _cache() -> Path:
+    return rpms_module.REPO_ROOT / ".cache"
+
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ConversionUnavailable(f"{shlex.join(cmd)}: {(proc.stdout + proc.stderr)[-500:]}")
+
+
+def _deb(name: str) -> Path:
+    """This Debian's .deb of ``name``, downloaded once into .cache/debs."""
+    debs = _cache() / "debs"
+    found = sorted(debs.glob(f"{name}_*.deb"))
+    if found:
+        return found[-1]
+    if shutil.which("apt-get") is None:
+        raise ConversionUnavailable("apt-get is not available")
+    debs.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".download-", dir=debs))
+    try:
+        _run(["apt-get", "download", "-q", name], work)
+        (deb,) = work.glob(f"{name}_*.deb")
+        os.replace(deb, debs / deb.name)
+        return debs / deb.name
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _converted(deb: Path) -> Path:
+    """``alien --to-rpm --scripts`` of one .deb, cached by the .deb's sha256."""
+    digest = hashlib.sha256(deb.read_bytes()).hexdigest()
+    done = _cache() / "alien" / digest
+    found = sorted(done.glob("*.rpm"))
+    if found:
+        return found[0]
+    if shutil.which("alien") is None:
+        raise ConversionUnavailable("alien is not installed (make apt installs it)")
+    done.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".alien-", dir=done.parent))
+    try:
+        _run(["alien", "--to-rpm", "--scripts", str(deb)], work)
+        (rpm_file,) = work.glob("*.rpm")
+        result = work / "result"
+        result.mkdir()
+        os.replace(rpm_file, result / rpm_file.name)
+        try:
+            os.rename(result, done)
+        except OSError:
+            if not done.is_dir():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return next(done.glob("*.rpm"))
+
+
+def debian_rpms() -> list[Path]:
+    """Real Debian binaries (jq and its libraries, tree, hello) as RPMs made by alien."""
+    return [_converted(_deb(name)) for name in DEBIAN_PACKAGES]

@@ -181,3 +181,28 @@ def test_uninstall_drops_the_package_user_and_runs_no_removal_script(scenario: S
     assert distro.USER not in entries(root / "usr/lib/passwd")
     assert not (root / "usr/lib/foosvc").exists()
     assert (root / "usr/share/luapkg/post.stamp").exists()
+
+
+@pytest.fixture(scope="module")
+def debian_rpms() -> list[Path]:
+    try:
+        return distro.debian_rpms()
+    except distro.ConversionUnavailable as err:
+        pytest.skip(f"cannot convert Debian packages: {err}")
+
+
+def test_real_debian_binaries_converted_by_alien_install_and_run(
+    scenario: Scenario, debian_rpms: list[Path]
+) -> None:
+    scenario.strata("install", *map(str, debian_rpms))
+    scenario.strata("admin", "simulate-reboot")
+    booted = scenario.status()[0]
+    layered = {nevra.rsplit("-", 2)[0] for nevra in booted["layered-packages"]}
+    assert set(distro.DEBIAN_PACKAGES) <= layered
+    root = scenario.deployment_root()
+    assert scenario.in_deployment(root, "/usr/bin/jq", "-n", "[1, 2] | add").stdout == "3\n"
+    assert scenario.in_deployment(root, "/usr/bin/hello").stdout == "Hello, world!\n"
+    listing = scenario.in_deployment(root, "/usr/bin/tree", "/usr/share/doc/jq").stdout
+    assert "README" in listing and "1 directory, 5 files" in listing
+    owners = rpm_q(scenario, "-f", "/usr/lib/.build-id").split()
+    assert {o.rsplit("-", 2)[0] for o in owners} >= {"jq", "tree", "hello"}
