@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +35,10 @@ from tests.e2e.reliability_support import (
     NET_PORT,
     REF_V1,
     REPO_FILE,
+    ROOT,
     Box,
     Kind,
+    cli,
     layer_rpms,
     leftovers,
     snapshot,
@@ -458,3 +461,36 @@ def test_second_mutating_command_is_refused_while_the_lock_is_held(
             assert "hint:" in result.stderr
     assert snapshot(box) == before
     box.strata("install", "tool")  # and once the lock is free, it works
+
+
+def test_two_strata_commands_at_once(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A real second command while the first one works: refused at once, naming the first."""
+    box = Box.copy_of(template(tmp_path_factory.getbasetemp()), tmp_path / "box")
+    before = before_state(box, Kind.BASE, changed=False)
+    box.host_tmp.mkdir(exist_ok=True)
+    env = {**os.environ, "TMPDIR": str(box.host_tmp), "STRATA_SCRIPT_TIMEOUT": "4"}
+    first = subprocess.Popen(
+        cli("--sysroot", str(box.sysroot), "install", "loopscript"),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lock = box.sysroot / "ostree" / "lock"
+        deadline = time.monotonic() + 30
+        while not (lock.exists() and lock.read_text().strip() == str(first.pid)):
+            assert time.monotonic() < deadline, "the first command never took the lock"
+            time.sleep(0.05)
+        second = box.strata("install", "tool", expect=1)
+        assert f"locked by process {first.pid}" in second.stderr
+        assert "hint:" in second.stderr
+    finally:
+        _, err = first.communicate(timeout=60)
+    assert first.returncode == 1, err
+    assert "timed out" in err
+    assert snapshot(box) == before
+    assert leftovers(box) == []
