@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
+import subprocess
 import sys
 import time
 
@@ -66,6 +68,30 @@ def run_all(bench: Bench, sizes: list[int], only: set[str], *, full: bool = Fals
     return rows
 
 
+def solver_rows(packages: int) -> list[Row]:
+    """bench.solver_bench (the solver engineer's) in one round; its geometric means as rows."""
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.solver_bench",
+        "--packages",
+        str(packages),
+        "--rounds",
+        "1",
+    ]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=bases.ROOT).stdout
+    rows = []
+    for line in out.splitlines():
+        match = re.match(r"geometric mean ratio \((\w+)\): ([\d.]+)x dnf", line)
+        if match:
+            ratio = float(match[2])
+            rows.append(
+                Row(f"solve ({match[1]} cache)", f"{packages // 1000}k pkgs", "", "",
+                    "dnf depsolve", f"{ratio:.2f}x", "<= 1.0x", ratio <= 1.0)
+            )  # fmt: skip
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
@@ -79,6 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", action="append", choices=SCENARIOS, help="run only this scenario (repeatable)"
     )
+    parser.add_argument(
+        "--solver",
+        type=int,
+        metavar="PACKAGES",
+        help="also run bench.solver_bench on a repo this big",
+    )
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args(argv)
     rounds = args.rounds or 3
@@ -91,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(work, rounds, small_rounds=small, dnf=not args.no_dnf)
     try:
         rows = run_all(bench, sizes, set(args.only or SCENARIOS), full=args.full)
+        if args.solver:
+            print(f"solver vs dnf on {args.solver} packages", flush=True)
+            rows += solver_rows(args.solver)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     elapsed = time.monotonic() - started
