@@ -134,6 +134,44 @@ def luapkg() -> Path:
     )
 
 
+# What Fedora <= 35's %systemd_post expanded to: systemctl, absent here, guarded by || :.
+OLD_SYSTEMD_POST = """\
+if [ $1 -eq 1 ] ; then
+        # Initial installation
+        systemctl --no-reload preset quirks.service &>/dev/null || :
+fi
+"""
+QUIRKS_POST = (
+    OLD_SYSTEMD_POST
+    + "mkdir -p /var/lib/quirks/cache && touch /var/log/quirks.log\n"
+    + "grep -qx /usr/bin/quirksh /etc/shells || echo /usr/bin/quirksh >> /etc/shells\n"
+    + "[ -x /usr/bin/update-desktop-database ] && update-desktop-database -q || :\n"
+)
+
+
+def quirks() -> Path:
+    """Assorted habits: a sysusers.d user, a file of another package's user, version
+    triggers, a %post writing /var and /etc, file capabilities, a ghost /run dir."""
+    return build_rpm(
+        "quirks",
+        requires=("foosvc",),
+        files={
+            "/usr/lib/sysusers.d/quirks.conf": 'u quirkd - "Quirks daemon" /var/lib/quirks\n',
+            "/usr/share/quirks/of-quirkd": FileSpec("q\n", user="quirkd", group="quirkd"),
+            "/usr/share/quirks/of-foo": FileSpec("f\n", mode=0o600, user=USER, group=USER),
+            "/usr/bin/quirksh": FileSpec("#!/bin/sh\n", mode=0o755),
+            "/usr/bin/quirkping": FileSpec("#!/bin/sh\n", mode=0o755, caps="cap_net_raw=ep"),
+            "/run/quirks": FileSpec(kind=FileKind.DIR, mode=0o755, ghost=True),
+        },
+        scripts={"post": QUIRKS_POST},
+        triggers=(
+            Trigger(on="glibc >= 2.0", body="echo $1 $2 > /usr/share/quirks/trigger-glibc\n"),
+            Trigger(on="glibc < 2.0", body="touch /usr/share/quirks/trigger-old-glibc\n"),
+            Trigger(on="no-such-package", body="touch /usr/share/quirks/trigger-absent\n"),
+        ),
+    )
+
+
 SHARED_DIR = "/usr/share/shared-data"
 SAME_FILE = "/usr/share/shared-data/COPYING"
 
@@ -200,6 +238,7 @@ def usrlocal_package() -> Path:
 def layer_packages() -> list[Path]:
     return [
         foosvc(),
+        quirks(),
         luapkg(),
         *shared_pair(),
         *clash_pair(),

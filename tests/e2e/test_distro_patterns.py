@@ -58,7 +58,7 @@ def rpm_q(scenario: Scenario, *args: str) -> str:
 def test_install_fedora_style_packages(scenario: Scenario) -> None:
     base_passwd = (scenario.deployment_root() / "usr/etc/passwd").read_bytes()
     out = scenario.strata(
-        "install", "foosvc", "luapkg", "shared-a", "shared-b", "oldname", "optapp"
+        "install", "foosvc", "quirks", "luapkg", "shared-a", "shared-b", "oldname", "optapp"
     ).stdout
     assert "foosvc" in out
     staged = scenario.status()[0]
@@ -112,6 +112,29 @@ def test_scriptlets_run_as_rpm_runs_them_on_install(scenario: Scenario) -> None:
     assert (root / "triggerin-bash").read_text() == "1 1\n"
     for never in ("triggerun-ran", "preun-ran", "postun-ran"):
         assert not (root / never).exists(), f"{never}: removal scripts never run on install"
+
+
+def test_sysusers_user_other_packages_user_triggers_and_script_writes(
+    scenario: Scenario,
+) -> None:
+    root = scenario.deployment_root()
+    users, groups = entries(root / "usr/lib/passwd"), entries(root / "usr/lib/group")
+    assert users["quirkd"][4:] == ["Quirks daemon", "/var/lib/quirks", "/usr/sbin/nologin"]
+    quirks = root / "usr/share/quirks"
+    of_quirkd, of_foo = (quirks / "of-quirkd").stat(), (quirks / "of-foo").stat()
+    assert (of_quirkd.st_uid, of_quirkd.st_gid) == (
+        int(users["quirkd"][2]),
+        int(groups["quirkd"][2]),
+    )
+    assert (of_foo.st_uid, of_foo.st_mode & 0o7777) == (int(users[distro.USER][2]), 0o600)
+    assert (quirks / "trigger-glibc").read_text() == "1 1\n"
+    assert not (quirks / "trigger-old-glibc").exists(), "a trigger's version range is honoured"
+    assert not (quirks / "trigger-absent").exists()
+    assert "/usr/bin/quirksh" in (root / "usr/etc/shells").read_text().splitlines()
+    assert not (root / "var/log/quirks.log").exists(), "script writes to /var are thrown away"
+    assert os.getxattr(root / "usr/bin/quirkping", "security.capability")
+    conf = (root / "usr/lib/tmpfiles.d/pkg-quirks.conf").read_text()
+    assert "d /run/quirks 0755 root root - -" in conf
 
 
 def test_lua_post_uses_posix_and_rpm_extensions(scenario: Scenario) -> None:
@@ -174,11 +197,12 @@ def test_usr_local_content_is_refused_with_a_clear_message(scenario: Scenario) -
 
 
 def test_uninstall_drops_the_package_user_and_runs_no_removal_script(scenario: Scenario) -> None:
-    scenario.strata("uninstall", "foosvc")
+    scenario.strata("uninstall", "foosvc", "quirks")
     staged = scenario.status()[0]
     assert "foosvc" not in json.dumps(staged["layered-packages"])
     root = scenario.deployment_root()
     assert distro.USER not in entries(root / "usr/lib/passwd")
+    assert "quirkd" not in entries(root / "usr/lib/passwd")
     assert not (root / "usr/lib/foosvc").exists()
     assert (root / "usr/share/luapkg/post.stamp").exists()
 
