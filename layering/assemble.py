@@ -260,6 +260,8 @@ def _settle_users(
             editor.put_file(path, data, meta)
     if not compose:
         _restore_shadows(store, editor, current, etc_lib)
+    else:
+        _nsswitch_altfiles(store, editor, current)
     _drop_backups(store, editor, current, base_tree)
     return (
         passwd.ids(final["passwd"].etc, final["passwd"].lib),
@@ -299,6 +301,16 @@ def _restore_shadows(
             entry = store.lookup(current, path)
             assert entry is not None
             editor.put_file(path, etc, entry.meta)
+
+
+def _nsswitch_altfiles(store: Store, editor: TreeEditor, current: str) -> None:
+    """A composed base's users live in usr/lib/passwd: nsswitch.conf must name altfiles."""
+    entry = store.lookup(current, passwd.NSSWITCH)
+    if entry is None or not stat.S_ISREG(entry.meta.mode):
+        return
+    data = store.read_file(current, passwd.NSSWITCH)
+    if data is not None and (fixed := passwd.with_altfiles(data)) != data:
+        editor.put_file(passwd.NSSWITCH, fixed, entry.meta)
 
 
 def _drop_backups(store: Store, editor: TreeEditor, current: str, base_tree: str | None) -> None:

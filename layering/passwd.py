@@ -15,6 +15,7 @@ base's bytes (package users have locked passwords anyway).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -97,6 +98,35 @@ def split_composed(database: str, etc: bytes | None, lib: bytes | None) -> Split
     if not lines:
         return Split(etc=None, lib=None)
     return Split(etc=_join(etc_out), lib=_join(lib_out))
+
+
+NSSWITCH = "usr/etc/nsswitch.conf"
+_FILES_WORD = re.compile(rb"(?<=\s)files(?=\s|$)")
+ALTFILES_DATABASES = ("passwd", "group")
+
+
+def with_altfiles(nsswitch: bytes) -> bytes:
+    """nsswitch.conf with ``altfiles`` after ``files`` for passwd and group.
+
+    A composed tree keeps all users but root in ``/usr/lib/passwd``; glibc only finds
+    them through the nss-altfiles module, so, as rpm-ostree's compose does, the
+    ``passwd:`` and ``group:`` lines name it right after ``files``. Lines that already
+    name it, or name no ``files``, are left alone (an unknown module is skipped by glibc).
+    """
+    out: list[bytes] = []
+    for line in nsswitch.splitlines(keepends=True):
+        words = line.split(b"#", 1)[0].split()
+        if (
+            words
+            and words[0].rstrip(b":").decode("ascii", "replace") in ALTFILES_DATABASES
+            and words[0].endswith(b":")
+            and b"files" in words[1:]
+            and b"altfiles" not in words
+        ):
+            out.append(_FILES_WORD.sub(b"files altfiles", line, count=1))
+        else:
+            out.append(line)
+    return b"".join(out)
 
 
 def ids(*files: bytes | None) -> Mapping[str, int]:

@@ -79,6 +79,8 @@ def test_pre_useradd_creates_the_user_in_usr_lib_passwd(scenario: Scenario) -> N
     assert user[3] == groups[distro.USER][2], "primary group is the one groupadd made"
     assert user[5:] == [f"/var/lib/{distro.USER}", "/sbin/nologin"]
     assert distro.USER not in entries(root / "usr/etc/passwd")
+    nsswitch = (root / "usr/etc/nsswitch.conf").read_text()
+    assert "passwd: files altfiles" in nsswitch, "glibc finds /usr/lib/passwd via nss-altfiles"
     assert not (root / "usr/etc/passwd-").exists() and not (root / "usr/etc/.pwd.lock").exists()
     used = [e[2] for e in {**entries(root / "usr/etc/passwd"), **users}.values()]
     assert len(used) == len(set(used)), "no uid used twice across /etc and /usr/lib"
