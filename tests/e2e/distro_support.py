@@ -96,7 +96,7 @@ def foosvc() -> Path:
         "2.1",
         "3.fc40",
         compression="zstd",
-        requires=("shadow-utils", "glibc-common", "bash"),
+        requires=("/usr/sbin/useradd", "/usr/sbin/groupadd", "/usr/bin/getent", "bash"),
         autoreqprov=False,
         files={
             "/usr/bin/foosvc": FileSpec("#!/bin/sh\necho foosvc running\n", mode=0o755),
