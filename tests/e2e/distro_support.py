@@ -102,6 +102,7 @@ def foosvc() -> Path:
             "/usr/bin/foosvc": FileSpec("#!/bin/sh\necho foosvc running\n", mode=0o755),
             "/usr/lib/systemd/system/foo.service": UNIT,
             "/usr/lib/foosvc": _d(0o755),
+            "/usr/libexec/foosvc-helper": FileSpec("#!/bin/sh\n", mode=0o4750, group=USER),
             "/usr/share/foosvc/data": FileSpec("owned by foo\n", mode=0o640, user=USER, group=USER),
             "/usr/share/info/foo.info.gz": info,
             "/etc/foosvc": _d(0o750, "root", USER),
@@ -168,6 +169,7 @@ def quirks() -> Path:
             Trigger(on="glibc >= 2.0", body="echo $1 $2 > /usr/share/quirks/trigger-glibc\n"),
             Trigger(on="glibc < 2.0", body="touch /usr/share/quirks/trigger-old-glibc\n"),
             Trigger(on="no-such-package", body="touch /usr/share/quirks/trigger-absent\n"),
+            Trigger(on="luapkg", body="echo $1 $2 >> /usr/share/quirks/trigger-luapkg\n"),
         ),
     )
 

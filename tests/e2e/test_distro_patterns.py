@@ -94,6 +94,8 @@ def test_files_owned_by_the_package_user_carry_its_ids(scenario: Scenario) -> No
     assert (data.st_uid, data.st_gid, data.st_mode & 0o7777) == (uid, gid, 0o640)
     conf_dir = (root / "usr/etc/foosvc").stat()
     assert (conf_dir.st_uid, conf_dir.st_gid, conf_dir.st_mode & 0o7777) == (0, gid, 0o750)
+    helper = (root / "usr/libexec/foosvc-helper").stat()
+    assert (helper.st_uid, helper.st_gid, helper.st_mode & 0o7777) == (0, gid, 0o4750)
     listing = scenario.in_deployment(root, "/usr/bin/ls", "-ln", "/usr/share/foosvc/data").stdout
     assert f" {uid} {gid} " in listing
 
@@ -132,6 +134,7 @@ def test_sysusers_user_other_packages_user_triggers_and_script_writes(
     assert (quirks / "trigger-glibc").read_text() == "1 1\n"
     assert not (quirks / "trigger-old-glibc").exists(), "a trigger's version range is honoured"
     assert not (quirks / "trigger-absent").exists()
+    assert (quirks / "trigger-luapkg").read_text() == "1 1\n", "once, between two layered"
     assert "/usr/bin/quirksh" in (root / "usr/etc/shells").read_text().splitlines()
     assert not (root / "var/log/quirks.log").exists(), "script writes to /var are thrown away"
     assert os.getxattr(root / "usr/bin/quirkping", "security.capability")
