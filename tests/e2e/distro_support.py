@@ -174,6 +174,18 @@ def quirks() -> Path:
     )
 
 
+def memberpkg() -> Path:
+    """A user in a base group, added as a member of another base group (``-G adm``)."""
+    return build_rpm(
+        "memberpkg",
+        files={"/usr/share/memberpkg/x": "x\n"},
+        scripts={
+            "pre": "getent passwd svc2 >/dev/null || useradd -r -g daemon -G adm "
+            "-d /var/lib/svc2 -s /sbin/nologin svc2\nexit 0\n"
+        },
+    )
+
+
 SHARED_DIR = "/usr/share/shared-data"
 SAME_FILE = "/usr/share/shared-data/COPYING"
 
@@ -241,6 +253,7 @@ def layer_packages() -> list[Path]:
     return [
         foosvc(),
         quirks(),
+        memberpkg(),
         luapkg(),
         *shared_pair(),
         *clash_pair(),

@@ -58,7 +58,15 @@ def rpm_q(scenario: Scenario, *args: str) -> str:
 def test_install_fedora_style_packages(scenario: Scenario) -> None:
     base_passwd = (scenario.deployment_root() / "usr/etc/passwd").read_bytes()
     out = scenario.strata(
-        "install", "foosvc", "quirks", "luapkg", "shared-a", "shared-b", "oldname", "optapp"
+        "install",
+        "foosvc",
+        "quirks",
+        "memberpkg",
+        "luapkg",
+        "shared-a",
+        "shared-b",
+        "oldname",
+        "optapp",
     ).stdout
     assert "foosvc" in out
     staged = scenario.status()[0]
@@ -84,6 +92,15 @@ def test_pre_useradd_creates_the_user_in_usr_lib_passwd(scenario: Scenario) -> N
     assert not (root / "usr/etc/passwd-").exists() and not (root / "usr/etc/.pwd.lock").exists()
     used = [e[2] for e in {**entries(root / "usr/etc/passwd"), **users}.values()]
     assert len(used) == len(set(used)), "no uid used twice across /etc and /usr/lib"
+
+
+def test_useradd_into_base_groups_adds_the_membership(scenario: Scenario) -> None:
+    root = scenario.deployment_root()
+    groups = entries(root / "usr/lib/group")
+    user = entries(root / "usr/lib/passwd")["svc2"]
+    assert user[3] == groups["daemon"][2]
+    assert groups["adm"][3].split(",") == ["svc2"]
+    assert "svc2" not in (root / "usr/etc/group").read_text()
 
 
 def test_files_owned_by_the_package_user_carry_its_ids(scenario: Scenario) -> None:
