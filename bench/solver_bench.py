@@ -38,15 +38,22 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "install": [p.nevra for p
 """
 
 DNF = """
-import json, sys, time
+import json, os, sys, time
 t0 = time.perf_counter()
 import dnf
 root, reposdir, cache, specs = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
-base = dnf.Base()
+conf = dnf.conf.Conf()
+# releasever up front: else dnf.Base() detects it from the host's rpmdb at the default
+# %_dbpath, which on Debian creates ~/.rpmdb.
+conf.substitutions["releasever"] = "1"
+base = dnf.Base(conf)
 base.conf.installroot = root
 base.conf.reposdir = [reposdir]
 base.conf.cachedir = cache
-base.conf.substitutions["releasever"] = "1"
+# The API, unlike the dnf command, keeps these on the host unless told (history, hawkey.log).
+base.conf.persistdir = root + "/var/lib/dnf"
+base.conf.logdir = root + "/var/log"
+os.makedirs(base.conf.logdir, exist_ok=True)
 base.read_all_repos()
 base.fill_sack(load_system_repo=True)
 for spec in specs:

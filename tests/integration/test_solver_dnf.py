@@ -138,13 +138,21 @@ CASES: list[tuple[str, ...]] = [
 
 _DNF_SCRIPT = textwrap.dedent(
     """
-    import json, sys, dnf, dnf.exceptions
+    import json, os, sys, dnf, dnf.exceptions
     root, reposdir, cases = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-    base = dnf.Base()
-    conf = base.conf
+    conf = dnf.conf.Conf()
+    # releasever up front: else dnf.Base() detects it from the host's rpmdb at the default
+    # %_dbpath, which on Debian creates ~/.rpmdb.
+    conf.substitutions["releasever"] = "1"
+    base = dnf.Base(conf)
     conf.installroot = root
     conf.reposdir = [reposdir]
     conf.cachedir = root + "/var/cache/dnf"
+    # The API, unlike the dnf command, does not put these under the installroot: without
+    # this, resolving writes the host's /var/lib/dnf (history) and /var/log/hawkey.log.
+    conf.persistdir = root + "/var/lib/dnf"
+    conf.logdir = root + "/var/log"
+    os.makedirs(conf.logdir, exist_ok=True)
     conf.install_weak_deps = True
     for key, value in (("releasever", "1"), ("basearch", "x86_64"), ("arch", "x86_64")):
         conf.substitutions[key] = value
