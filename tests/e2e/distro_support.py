@@ -296,8 +296,8 @@ def _cache() -> Path:
     return rpms_module.REPO_ROOT / ".cache"
 
 
-def _run(cmd: list[str], cwd: Path) -> None:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise ConversionUnavailable(f"{shlex.join(cmd)}: {(proc.stdout + proc.stderr)[-500:]}")
 
@@ -333,7 +333,9 @@ def _converted(deb: Path) -> Path:
     done.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".alien-", dir=done.parent))
     try:
-        _run(["alien", "--to-rpm", "--scripts", str(deb)], work)
+        # alien runs rpm and rpmbuild with the default macros: HOME in the scratch dir keeps
+        # their ~/.rpmdb and ~/rpmbuild out of the real home.
+        _run(["alien", "--to-rpm", "--scripts", str(deb)], work, {**os.environ, "HOME": str(work)})
         (rpm_file,) = work.glob("*.rpm")
         result = work / "result"
         result.mkdir()
