@@ -53,6 +53,7 @@ def assemble(
     progress: Progress,
     timestamp: int | None = None,
     full_checkout: bool = False,
+    admin_etc: Path | None = None,
 ) -> str:
     """The new tree id: ``base`` (a commit, or None for an empty tree) plus ``packages``.
 
@@ -63,6 +64,8 @@ def assemble(
     commit's, else 0) becomes the rpmdb's install time, so the result is reproducible.
     ``full_checkout`` forces scripts over a checkout of the whole assembled tree (the
     path compose and override removals take), for tests and debugging.
+    ``admin_etc`` is the merge deployment's /etc: scripts also see the users the
+    administrator created there, so packages never reuse their names or ids.
     """
     ordered = sorted(packages, key=lambda p: p.nevra)
     base_info = store.commit_info(base) if base is not None else None
@@ -79,8 +82,9 @@ def assemble(
         with progress.step("Assembling"):
             current, adapted = union_packages(store, base_tree, ordered, removed, kept)
         etc_lib = _user_files(store, base_tree)
+        admin = _admin_files(admin_etc) if not compose else {}
         if not compose:
-            current = _users_for_scripts(store, current, etc_lib)
+            current = _users_for_scripts(store, current, etc_lib, admin)
         plan = plan_scripts([p.hdr() for p in ordered], kept, compose=compose)
         plan = ScriptPlan(
             scripts=plan.scripts + _postprocess_scripts(postprocess), ignored=plan.ignored
@@ -102,7 +106,14 @@ def assemble(
             )
         editor = store.edit(current)
         users, groups = _settle_users(
-            store, editor, current, etc_lib, ordered, compose=compose, base_tree=base_tree
+            store,
+            editor,
+            current,
+            etc_lib,
+            ordered,
+            compose=compose,
+            base_tree=base_tree,
+            admin=admin,
         )
         _fix_owners(store, editor, current, ordered, users=users, groups=groups, progress=progress)
         with progress.step("Writing the rpmdb"):
@@ -202,14 +213,27 @@ def _user_files(store: Store, tree: str | None) -> dict[str, tuple[bytes | None,
     return out
 
 
+def _admin_files(admin_etc: Path | None) -> dict[str, bytes | None]:
+    """passwd and group of the merge deployment's /etc (regular files only)."""
+    out: dict[str, bytes | None] = {}
+    for name in passwd.DATABASES:
+        path = admin_etc / name if admin_etc is not None else None
+        ok = path is not None and path.is_file() and not path.is_symlink()
+        out[name] = path.read_bytes() if ok and path is not None else None
+    return out
+
+
 def _users_for_scripts(
-    store: Store, current: str, etc_lib: Mapping[str, tuple[bytes | None, bytes | None]]
+    store: Store,
+    current: str,
+    etc_lib: Mapping[str, tuple[bytes | None, bytes | None]],
+    admin: Mapping[str, bytes | None],
 ) -> str:
     editor = store.edit(current)
     changed = False
     for name in passwd.DATABASES:
         etc, lib = etc_lib[name]
-        merged = passwd.merged_for_scripts(etc, lib)
+        merged = passwd.merged_for_scripts(etc, lib, admin.get(name))
         if merged is not None and merged != etc:
             entry = store.lookup(current, f"{passwd.ETC}/{name}")
             meta = entry.meta if entry else FileMeta(0, 0, stat.S_IFREG | 0o644)
@@ -227,6 +251,7 @@ def _settle_users(
     *,
     compose: bool,
     base_tree: str | None,
+    admin: Mapping[str, bytes | None],
 ) -> tuple[Mapping[str, int], Mapping[str, int]]:
     """Split users after the scripts, add sysusers.d users; return name -> id maps."""
     final: dict[str, passwd.Split] = {}
@@ -237,11 +262,11 @@ def _settle_users(
             final[name] = passwd.split_composed(name, after, lib_now)
         else:
             etc, lib = etc_lib[name]
-            final[name] = passwd.split_after_scripts(etc, lib, after)
+            final[name] = passwd.split_after_scripts(etc, lib, after, admin.get(name))
     added = sysusers.apply(
         _sysusers_confs(store, current, packages),
-        (final["passwd"].etc or b"") + (final["passwd"].lib or b""),
-        (final["group"].etc or b"") + (final["group"].lib or b""),
+        (final["passwd"].etc or b"") + (final["passwd"].lib or b"") + (admin.get("passwd") or b""),
+        (final["group"].etc or b"") + (final["group"].lib or b"") + (admin.get("group") or b""),
     )
     for name, lines in (("passwd", added.passwd), ("group", added.group)):
         if lines:
@@ -264,8 +289,8 @@ def _settle_users(
         _nsswitch_altfiles(store, editor, current)
     _drop_backups(store, editor, current, base_tree)
     return (
-        passwd.ids(final["passwd"].etc, final["passwd"].lib),
-        passwd.ids(final["group"].etc, final["group"].lib),
+        passwd.ids(final["passwd"].etc, final["passwd"].lib, admin.get("passwd")),
+        passwd.ids(final["group"].etc, final["group"].lib, admin.get("group")),
     )
 
 

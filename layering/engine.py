@@ -510,6 +510,7 @@ class Engine:
             packages,
             remove=removals,
             base_root=self._base_root(change.base_commit),
+            admin_etc=self.current().deployment.path / "etc",
             workdir=assembly,
             progress=self.progress,
         )

@@ -51,28 +51,42 @@ def _join(lines: Iterable[str]) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
-def merged_for_scripts(etc: bytes | None, lib: bytes | None) -> bytes | None:
-    """usr/etc/NAME as scripts should see it: the base's etc entries, then lib's others."""
-    if etc is None and lib is None:
+def merged_for_scripts(
+    etc: bytes | None, lib: bytes | None, admin: bytes | None = None
+) -> bytes | None:
+    """usr/etc/NAME as scripts should see it: the base's etc entries, then lib's others,
+    then the administrator's others (the merge deployment's /etc/NAME), so that
+    ``getent`` finds users the administrator created and ``useradd`` never reuses
+    their ids (as rpm-ostree hands scripts the merge deployment's passwd)."""
+    if etc is None and lib is None and admin is None:
         return None
-    etc_lines = _lines(etc)
-    known = {_name(line) for line in etc_lines}
-    return _join(etc_lines + [line for line in _lines(lib) if _name(line) not in known])
+    out = _lines(etc)
+    known = {_name(line) for line in out}
+    for line in _lines(lib) + _lines(admin):
+        if _name(line) not in known:
+            known.add(_name(line))
+            out.append(line)
+    return _join(out)
 
 
 def split_after_scripts(
-    base_etc: bytes | None, base_lib: bytes | None, after: bytes | None
+    base_etc: bytes | None,
+    base_lib: bytes | None,
+    after: bytes | None,
+    admin: bytes | None = None,
 ) -> Split:
     """Move what the scripts added to usr/lib; keep usr/etc as the base had it.
 
     Entries the scripts modified (a package adding a member to an existing group)
-    keep their modified form in whichever file held them.
+    keep their modified form in whichever file held them. The administrator's own
+    entries (``admin``, shown to the scripts) stay in /etc only: they are not the
+    package's.
     """
     after_lines = _lines(after)
     after_by_name = {_name(line): line for line in after_lines}
     etc_names = [_name(line) for line in _lines(base_etc)]
     lib_names = [_name(line) for line in _lines(base_lib)]
-    known = set(etc_names) | set(lib_names)
+    known = set(etc_names) | set(lib_names) | {_name(line) for line in _lines(admin)}
     new = [line for line in after_lines if _name(line) not in known]
     etc_out = [after_by_name[n] for n in etc_names if n in after_by_name]
     lib_out = [after_by_name[n] for n in lib_names if n in after_by_name] + new

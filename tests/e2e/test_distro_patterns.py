@@ -34,8 +34,14 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     distro.prepare(scenario)
     scenario.deploy_base()
     scenario.add_repo_file()
-    with (scenario.deployment_root() / "etc/bashrc").open("a") as bashrc:
+    etc = scenario.deployment_root() / "etc"
+    with (etc / "bashrc").open("a") as bashrc:
         bashrc.write(ADMIN_LINE)
+    # The administrator made a system user with the id useradd -r would pick first.
+    with (etc / "passwd").open("a") as users:
+        users.write("backup:x:999:999:Backup:/var/lib/backup:/sbin/nologin\n")
+    with (etc / "group").open("a") as groups:
+        groups.write("backup:x:999:\n")
     yield scenario
 
 
@@ -90,8 +96,12 @@ def test_pre_useradd_creates_the_user_in_usr_lib_passwd(scenario: Scenario) -> N
     nsswitch = (root / "usr/etc/nsswitch.conf").read_text()
     assert "passwd: files altfiles" in nsswitch, "glibc finds /usr/lib/passwd via nss-altfiles"
     assert not (root / "usr/etc/passwd-").exists() and not (root / "usr/etc/.pwd.lock").exists()
-    used = [e[2] for e in {**entries(root / "usr/etc/passwd"), **users}.values()]
+    admin = entries(root / "etc/passwd")
+    assert "backup" in admin and "backup" not in users, "the admin's user stays the admin's"
+    used = [e[2] for e in {**admin, **users}.values()]
     assert len(used) == len(set(used)), "no uid used twice across /etc and /usr/lib"
+    gids = [e[2] for e in {**entries(root / "etc/group"), **groups}.values()]
+    assert len(gids) == len(set(gids)), "no gid used twice across /etc and /usr/lib"
 
 
 def test_useradd_into_base_groups_adds_the_membership(scenario: Scenario) -> None:
