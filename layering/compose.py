@@ -25,15 +25,15 @@ from core.progress import Progress
 from core.scratch import scratch_dir, sweep
 from core.store import Store
 from layering.assemble import assemble
+from layering.fetching import COMPOSE_DIGEST_REF_PREFIX, find_cached, sha256_hex
 from layering.gpg import load_keys, verify_package
 from layering.rpmdb import write_rpmdb
-from layering.rpmimport import ImportedPackage, cache_key, cached_package, import_rpm
+from layering.rpmimport import ImportedPackage, import_rpm
 from layering.treefile import Treefile
 from solver import PackageRef, Request, fetch, read_repo_files, solve
 from solver.types import RepoConfig
 
 INPUTHASH_KEY = "strata.inputhash"
-DIGEST_REF_PREFIX = "strata/rpm-digest-compose/"  # .rpm file sha256 -> compose import
 PACKAGES_KEY = "strata.packages"
 
 
@@ -85,7 +85,7 @@ def _obtain(
     imported = []
     with progress.step(f"Fetching and importing {len(packages)} packages"):
         for pkg in packages:
-            cached = _cached(store, pkg.checksum)
+            cached = find_cached(store, pkg.checksum, compose=True)
             if cached is not None:
                 imported.append(cached)
                 continue
@@ -96,32 +96,12 @@ def _obtain(
                 keys = load_keys(pkg.gpgkeys, read_tree_file=_host_file, fetch=fetch)
                 verify_package(dest, keys, what=pkg.nevra, repo=pkg.repo)
             package = import_rpm(store, dest, compose=True)
-            hexdigest = _sha256_hex(pkg.checksum)
+            hexdigest = sha256_hex(pkg.checksum)
             if hexdigest:
-                store.set_ref(DIGEST_REF_PREFIX + hexdigest, package.commit)
+                store.set_ref(COMPOSE_DIGEST_REF_PREFIX + hexdigest, package.commit)
             imported.append(package)
             dest.unlink()
     return imported
-
-
-def _sha256_hex(checksum: str) -> str:
-    algo, sep, hexdigest = checksum.partition(":")
-    return hexdigest.lower() if sep and algo.lower() == "sha256" else ""
-
-
-def _cached(store: Store, checksum: str) -> ImportedPackage | None:
-    """A package this store composed before, recognised by the repo's .rpm digest, so an
-    unchanged compose downloads nothing."""
-    hexdigest = _sha256_hex(checksum)
-    if not hexdigest:
-        return None
-    try:
-        sha = store.commit_info(store.resolve(DIGEST_REF_PREFIX + hexdigest)).metadata.get(
-            "strata.sha256", ""
-        )
-    except StoreError:
-        return None
-    return cached_package(store, cache_key(sha, compose=True)) if sha else None
 
 
 def input_hash(treefile: Treefile, packages: Sequence[ImportedPackage]) -> str:

@@ -10,7 +10,6 @@ deleted the file.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -25,10 +24,18 @@ from core.progress import Progress
 from core.store import FileMeta, Store
 from layering.gpg import KeyReader, load_keys, verify_package
 from layering.rpmheaders import nevra, read_package_header
-from layering.rpmimport import ImportedPackage, cached_package, header_sha256, import_rpm
+from layering.rpmimport import (
+    ImportedPackage,
+    cache_key,
+    cached_package,
+    header_sha256,
+    import_rpm,
+)
 from solver import PackageRef, fetch
+from solver.fetch import file_checksum
 
 DIGEST_REF_PREFIX = "strata/rpm-digest/"  # file SHA-256 -> package cache commit
+COMPOSE_DIGEST_REF_PREFIX = "strata/rpm-digest-compose/"  # file SHA-256 -> compose import
 LOCAL_REF_PREFIX = "strata/local/"  # header SHA-256 -> commit holding the .rpm file
 VERIFIED_REF_PREFIX = "strata/rpm-verified/"  # file SHA-256 -> marker: its signature was checked
 LOCAL_FILE = "package.rpm"
@@ -46,38 +53,36 @@ class RpmFileInfo:
     name: str
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def read_rpm_file(path: Path) -> RpmFileInfo:
     """Header digest and NEVRA of a local .rpm; PackageError for anything unreadable."""
     hdr = read_package_header(path)
     name = hdr[rpm.RPMTAG_NAME]
     name = name.decode() if isinstance(name, bytes) else str(name)
-    return RpmFileInfo(path, file_sha256(path), header_sha256(hdr), nevra(hdr), name)
+    return RpmFileInfo(path, file_checksum(path), header_sha256(hdr), nevra(hdr), name)
 
 
-def _digest_hex(checksum: str) -> str:
+def sha256_hex(checksum: str) -> str:
+    """The hex digest of a repo's ``sha256:HEX`` checksum; "" for any other algorithm."""
     algo, sep, hexdigest = checksum.partition(":")
     return hexdigest.lower() if sep and algo.lower() == "sha256" else ""
 
 
-def find_cached(store: Store, checksum: str) -> ImportedPackage | None:
-    """The imported package whose .rpm file had this digest, if we imported it before."""
-    hexdigest = _digest_hex(checksum)
+def find_cached(store: Store, checksum: str, *, compose: bool = False) -> ImportedPackage | None:
+    """The imported package whose .rpm file had this digest, if we imported it before.
+
+    ``compose``: its compose import instead (base-building path rules, its own index),
+    so an unchanged compose downloads nothing.
+    """
+    hexdigest = sha256_hex(checksum)
     if not hexdigest:
         return None
+    prefix = COMPOSE_DIGEST_REF_PREFIX if compose else DIGEST_REF_PREFIX
     try:
-        commit = store.resolve(DIGEST_REF_PREFIX + hexdigest)
+        commit = store.resolve(prefix + hexdigest)
     except StoreError:
         return None
     header_sha = store.commit_info(commit).metadata.get(HEADER_DIGEST_KEY, "")
-    return cached_package(store, header_sha) if header_sha else None
+    return cached_package(store, cache_key(header_sha, compose=compose)) if header_sha else None
 
 
 def remember_digest(store: Store, file_hex: str, package: ImportedPackage) -> None:
@@ -150,10 +155,10 @@ class PackageFetcher:
         self.fetch_url = fetch_url
 
     def _download(self, pkg: PackageRef) -> Path:
-        hexdigest = _digest_hex(pkg.checksum)
+        hexdigest = sha256_hex(pkg.checksum)
         name = f"{hexdigest}.rpm" if hexdigest else f"{pkg.nevra}.rpm"
         dest = self.download_dir / name
-        if hexdigest and dest.exists() and file_sha256(dest) == hexdigest:
+        if hexdigest and dest.exists() and file_checksum(dest) == hexdigest:
             return dest
         if self.cache_only:
             raise FetchError(
@@ -176,7 +181,7 @@ class PackageFetcher:
             fetch=self.fetch_url,
         )
         key_id = verify_package(path, keys, what=pkg.nevra, repo=pkg.repo)
-        hexdigest = _digest_hex(pkg.checksum) or file_sha256(path)
+        hexdigest = sha256_hex(pkg.checksum) or file_checksum(path)
         marker = self.store.commit_tree(
             self.store.edit(None).write(),
             subject=f"signature of {pkg.nevra} checked",
@@ -192,7 +197,7 @@ class PackageFetcher:
             return True
         if not pkg.gpgcheck:
             return False
-        return VERIFIED_REF_PREFIX + _digest_hex(pkg.checksum) not in self.store.refs(
+        return VERIFIED_REF_PREFIX + sha256_hex(pkg.checksum) not in self.store.refs(
             VERIFIED_REF_PREFIX
         )
 
@@ -231,7 +236,7 @@ class PackageFetcher:
 
     def import_file(self, path: Path, checksum: str = "") -> ImportedPackage:
         """Import one verified .rpm and index it by its file digest."""
-        hexdigest = _digest_hex(checksum) or file_sha256(path)
+        hexdigest = sha256_hex(checksum) or file_checksum(path)
         package = import_rpm(self.store, path)
         remember_digest(self.store, hexdigest, package)
         if path.parent == self.download_dir:

@@ -13,13 +13,13 @@ from core.store import Store
 from fixtures.rpms import build_rpm
 from layering.fetching import (
     PackageFetcher,
-    file_sha256,
     find_cached,
     keep_local_rpm,
     read_rpm_file,
     restore_local_rpm,
 )
 from solver import PackageRef
+from solver.fetch import file_checksum
 from tests.conftest import needs_rpmbuild
 from tests.integration.engine_gpg_support import can_sign, make_key, sign
 
@@ -121,7 +121,7 @@ def test_local_rpm_survives_the_original_file(store: Store, tmp_path: Path) -> N
     keep_local_rpm(store, info)
     copy.unlink()
     back = restore_local_rpm(store, info.header_sha256, info.nevra, tmp_path)
-    assert file_sha256(back) == info.file_sha256
+    assert file_checksum(back) == info.file_sha256
     with pytest.raises(FetchError, match="no longer in the store"):
         restore_local_rpm(store, "f" * 64, "gone-1-1.x86_64", tmp_path)
 
