@@ -37,6 +37,7 @@ class Context:
 
 
 Handler = Callable[[argparse.Namespace, Context], int]
+Subparsers = argparse._SubParsersAction  # the type argparse gives add_subparsers()
 
 
 def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:

@@ -8,10 +8,8 @@ from pathlib import Path
 
 from core.store import Store
 from layering import treefile as treefile_mod
-from layering.cli import EXIT_OK, EXIT_UNCHANGED, Context
+from layering.cli import EXIT_OK, EXIT_UNCHANGED, Context, Subparsers
 from layering.compose import compose_tree
-
-Subparsers = argparse._SubParsersAction  # the type argparse gives add_subparsers()
 
 
 def _tree(args: argparse.Namespace, ctx: Context) -> int:

@@ -19,10 +19,8 @@ import rpm
 from core.errors import ConfigError
 from core.store import Store
 from core.sysroot import Sysroot
-from layering.cli import EXIT_OK, Context
+from layering.cli import EXIT_OK, Context, Subparsers
 from layering.rpmheaders import PackageInfo, read_packages
-
-Subparsers = argparse._SubParsersAction  # the type argparse gives add_subparsers()
 
 
 @dataclass(frozen=True)

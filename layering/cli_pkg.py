@@ -14,7 +14,7 @@ import sys
 from core.sysroot import Sysroot
 from layering import cleanup as cleaning
 from layering import status as status_mod
-from layering.cli import EXIT_OK, EXIT_UNCHANGED, EXIT_USAGE, Context
+from layering.cli import EXIT_OK, EXIT_UNCHANGED, EXIT_USAGE, Context, Subparsers
 from layering.engine import Engine, Options, Outcome, Result
 
 
@@ -137,9 +137,6 @@ def _change_flags(
         _flag(parser, "--allow-inactive", "allow requests the base already provides")
     if full or fetching:
         _flag(parser, "--download-only", "download packages, do not deploy")
-
-
-Subparsers = argparse._SubParsersAction  # the type argparse gives add_subparsers()
 
 
 def register(
