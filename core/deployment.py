@@ -54,7 +54,7 @@ class Deployment:
 
     @property
     def id(self) -> str:
-        return f"{self.osname}-{self.checksum}.{self.serial}"
+        return self.key.id
 
     @property
     def key(self) -> DeploymentKey:
