@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import rpm
-import yaml
 
 from fixtures import realistic
-from fixtures.repos import make_repo, write_repo_file
+from fixtures.repos import make_repo, write_repo_file, write_treefile
 
 OSNAME = "demo"
 REF_V1 = "demo/x86_64/base"
@@ -127,19 +126,15 @@ class Scenario:
         repos = self.workdir / "repos"
         for version in (1, 2):
             base_repo = make_repo(repos / f"base-v{version}", realistic.base_packages(version))
-            treefile_dir = self.workdir / f"compose-v{version}"
-            treefile_dir.mkdir(parents=True, exist_ok=True)
-            write_repo_file(treefile_dir / "demo-base.repo", "demo-base", base_repo.as_uri())
-            names = sorted({package_name(p) for p in realistic.base_packages(version)})
-            treefile = {
-                "ref": REF_V1 if version == 1 else REF_V2,
-                "repos": ["demo-base"],
-                "packages": names,
-                "releasever": "1",
-                "osname": OSNAME,
-                "add-commit-metadata": {"version": f"{version}.0"},
-            }
-            (treefile_dir / "treefile.yaml").write_text(yaml.safe_dump(treefile, sort_keys=False))
+            write_treefile(
+                self.workdir / f"compose-v{version}",
+                ref=REF_V1 if version == 1 else REF_V2,
+                osname=OSNAME,
+                repo_id="demo-base",
+                repo_url=base_repo.as_uri(),
+                packages=(package_name(p) for p in realistic.base_packages(version)),
+                version=f"{version}.0",
+            )
         make_repo(self.layer_repo, realistic.strace_packages())
 
     def compose(self, version: int) -> str:

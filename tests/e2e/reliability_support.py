@@ -27,13 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from core.atomic import TEMP_PREFIX
 from core.store import Store
 from fixtures import realistic
 from fixtures.hostlibs import libraries_for
-from fixtures.repos import make_repo, write_repo_file
+from fixtures.repos import make_repo, write_repo_file, write_treefile
 from fixtures.rpms import FileKind, FileSpec, Script, build_rpm
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,20 +147,15 @@ def cli(*args: str) -> list[str]:
 
 
 def _treefile(directory: Path, version: int, repo_url: str) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    write_repo_file(directory / "base.repo", "base", repo_url)
-    names = sorted({realistic_name(p) for p in base_rpms(version)})
-    data = {
-        "ref": REF_V1 if version == 1 else REF_V2,
-        "repos": ["base"],
-        "packages": names,
-        "releasever": "1",
-        "osname": OS,
-        "add-commit-metadata": {"version": f"{version}.0"},
-    }
-    path = directory / "treefile.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    return write_treefile(
+        directory,
+        ref=REF_V1 if version == 1 else REF_V2,
+        osname=OS,
+        repo_id="base",
+        repo_url=repo_url,
+        packages=(realistic_name(p) for p in base_rpms(version)),
+        version=f"{version}.0",
+    )
 
 
 def realistic_name(path: Path) -> str:
