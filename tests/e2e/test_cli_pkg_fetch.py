@@ -26,7 +26,7 @@ from tests.e2e.cli_pkg_support import (
     layer_rpms,
     local_rpm,
 )
-from tests.integration.engine_gpg_support import can_sign, make_key, sign
+from tests.integration.engine_gpg_support import can_sign, make_key, private_copy, sign
 
 pytestmark = [
     needs_bwrap,
@@ -47,9 +47,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     rpms = []
     for name, signer in (("signedtool", "good"), ("foreigntool", "other"), ("plaintool", None)):
         cached = build_rpm(name, files={f"/usr/bin/{name}": f"#!/bin/sh\necho {name}\n"})
-        copy = tmp / "to-sign" / cached.name
-        copy.parent.mkdir(exist_ok=True)
-        shutil.copyfile(cached, copy)  # never sign the shared fixture cache
+        copy = private_copy(cached, tmp / "to-sign")
         if signer is not None:
             sign(copy, tmp / f"gpg-{signer}", f"{signer}@example.com")
         rpms.append(copy)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
+
+Keys = dict[str, tuple[Path, bytes, str]]  # label -> (GNUPGHOME, armored public key, key id)
 
 
 def can_sign() -> bool:
@@ -38,6 +41,24 @@ def make_key(home: Path, email: str) -> tuple[bytes, str]:
         line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")
     )
     return public, fingerprint[-8:].lower()
+
+
+def make_keys(root: Path, labels: Sequence[str]) -> Keys:
+    """One key per label, in GNUPGHOME ``root/label``, for ``label@example.com``."""
+    out = {}
+    for label in labels:
+        public, kid = make_key(root / label, f"{label}@example.com")
+        out[label] = (root / label, public, kid)
+    return out
+
+
+def private_copy(rpm_path: Path, dest_dir: Path) -> Path:
+    """A copy of a built RPM to sign or damage: the shared fixture cache (which ``out_dir``
+    may hardlink) must stay pristine."""
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / rpm_path.name
+    shutil.copyfile(rpm_path, dest)
+    return dest
 
 
 def sign(rpm_path: Path, home: Path, email: str) -> None:

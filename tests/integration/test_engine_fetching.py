@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from layering.fetching import (
 from solver import PackageRef
 from solver.fetch import file_checksum
 from tests.conftest import needs_rpmbuild
-from tests.integration.engine_gpg_support import can_sign, make_key, sign
+from tests.integration.engine_gpg_support import can_sign, make_key, private_copy, sign
 
 pytestmark = needs_rpmbuild
 
@@ -139,8 +138,7 @@ def test_cached_package_is_verified_when_its_repo_now_asks_for_it(
 @pytest.mark.skipif(not can_sign(), reason="rpmsign/gpg missing")
 def test_signed_package_is_checked_once(store: Store, tmp_path: Path) -> None:
     public, _ = make_key(tmp_path / "gpg", "k@example.com")
-    rpm_path = tmp_path / "signed-1.0-1.x86_64.rpm"
-    shutil.copyfile(build_rpm("signed", files={"/usr/share/signed/a": "a\n"}), rpm_path)
+    rpm_path = private_copy(build_rpm("signed", files={"/usr/share/signed/a": "a\n"}), tmp_path)
     sign(rpm_path, tmp_path / "gpg", "k@example.com")
     keys = {"/etc/pki/rpm-gpg/KEY": public}
     ref = _ref(rpm_path, gpgcheck=True, gpgkeys=("file:///etc/pki/rpm-gpg/KEY",))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,9 +10,7 @@ from core.errors import FetchError
 from fixtures.rpms import build_rpm
 from layering.gpg import GpgKey, load_keys, verify_package
 from tests.conftest import needs_rpmbuild
-from tests.integration.engine_gpg_support import can_sign, make_key, sign
-
-Keys = dict[str, tuple[Path, bytes, str]]
+from tests.integration.engine_gpg_support import Keys, can_sign, make_keys, private_copy, sign
 
 pytestmark = [
     needs_rpmbuild,
@@ -22,25 +19,15 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, bytes, str]]:
-    root = tmp_path_factory.mktemp("gpg")
-    out = {}
-    for label in ("good", "other"):
-        home = root / label
-        public, kid = make_key(home, f"{label}@example.com")
-        out[label] = (home, public, kid)
-    return out
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    return make_keys(tmp_path_factory.mktemp("gpg"), ("good", "other"))
 
 
 def _copy(tmp_path: Path) -> Path:
-    """A private copy: out_dir may hardlink the shared fixture cache, which must stay pristine."""
-    cached = build_rpm("signme", files={"/usr/share/signme/a": "a"})
-    rpm_path = tmp_path / cached.name
-    shutil.copyfile(cached, rpm_path)
-    return rpm_path
+    return private_copy(build_rpm("signme", files={"/usr/share/signme/a": "a"}), tmp_path)
 
 
-def _signed(tmp_path: Path, keys: dict[str, tuple[Path, bytes, str]], label: str) -> Path:
+def _signed(tmp_path: Path, keys: Keys, label: str) -> Path:
     rpm_path = _copy(tmp_path)
     home, _, _ = keys[label]
     sign(rpm_path, home, f"{label}@example.com")

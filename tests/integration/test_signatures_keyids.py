@@ -8,7 +8,6 @@ can compare ids with `rpm -qi gpg-pubkey` or the vendor's published fingerprint.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from core.errors import FetchError
 from fixtures.rpms import build_rpm
 from layering.gpg import GpgKey, verify_package
 from tests.conftest import needs_rpmbuild
-from tests.integration.engine_gpg_support import can_sign, make_key, sign
+from tests.integration.engine_gpg_support import Keys, can_sign, make_keys, private_copy, sign
 
 pytestmark = [
     needs_rpmbuild,
@@ -26,25 +25,15 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, bytes, str]]:
-    root = tmp_path_factory.mktemp("sig-keys")
-    out = {}
-    for label in ("trusted", "stranger"):
-        public, kid = make_key(root / label, f"{label}@example.com")
-        out[label] = (root / label, public, kid)
-    return out
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    return make_keys(tmp_path_factory.mktemp("sig-keys"), ("trusted", "stranger"))
 
 
 def package(tmp_path: Path) -> Path:
-    cached = build_rpm("sigcheck", files={"/usr/share/sigcheck/a": "a\n"})
-    copy = tmp_path / cached.name
-    shutil.copyfile(cached, copy)  # never sign the shared fixture cache
-    return copy
+    return private_copy(build_rpm("sigcheck", files={"/usr/share/sigcheck/a": "a\n"}), tmp_path)
 
 
-def test_foreign_signature_names_both_key_ids(
-    tmp_path: Path, keys: dict[str, tuple[Path, bytes, str]]
-) -> None:
+def test_foreign_signature_names_both_key_ids(tmp_path: Path, keys: Keys) -> None:
     rpm_path = package(tmp_path)
     sign(rpm_path, keys["stranger"][0], "stranger@example.com")
     trusted = GpgKey("file:///etc/pki/rpm-gpg/RPM-GPG-KEY-test", keys["trusted"][1])
@@ -56,9 +45,7 @@ def test_foreign_signature_names_both_key_ids(
     assert "hint:" in text
 
 
-def test_unsigned_package_names_the_trusted_key_id(
-    tmp_path: Path, keys: dict[str, tuple[Path, bytes, str]]
-) -> None:
+def test_unsigned_package_names_the_trusted_key_id(tmp_path: Path, keys: Keys) -> None:
     trusted = GpgKey("file:///etc/pki/rpm-gpg/RPM-GPG-KEY-test", keys["trusted"][1])
     with pytest.raises(FetchError) as caught:
         verify_package(package(tmp_path), [trusted], what="sigcheck", repo="signed")
@@ -67,9 +54,7 @@ def test_unsigned_package_names_the_trusted_key_id(
     assert f"trusted key ids: {keys['trusted'][2]}" in text
 
 
-def test_signed_by_the_trusted_key_passes(
-    tmp_path: Path, keys: dict[str, tuple[Path, bytes, str]]
-) -> None:
+def test_signed_by_the_trusted_key_passes(tmp_path: Path, keys: Keys) -> None:
     rpm_path = package(tmp_path)
     sign(rpm_path, keys["trusted"][0], "trusted@example.com")
     trusted = GpgKey("file:///k", keys["trusted"][1])
