@@ -23,10 +23,6 @@ from core.storetypes import FileMeta
 CHUNK = 1 << 20
 
 
-def rel_path(hexid: str) -> str:
-    return f"{hexid[:2]}/{hexid[2:]}"
-
-
 def apply_meta_fd(fd: int, meta: FileMeta) -> None:
     """Set owner, then mode (chown clears setuid/setgid), then xattrs on an open file."""
     os.fchown(fd, meta.uid, meta.gid)

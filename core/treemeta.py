@@ -141,7 +141,3 @@ def split_path(path: str) -> list[str]:
     for part in parts:
         check_name(part, path)
     return parts
-
-
-def sorted_xattrs(items: dict[str, bytes]) -> tuple[tuple[str, bytes], ...]:
-    return tuple(sorted(items.items()))

@@ -10,8 +10,6 @@ deleted the file.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,14 +240,3 @@ class PackageFetcher:
         if path.parent == self.download_dir:
             path.unlink(missing_ok=True)
         return package
-
-
-def clear_downloads(download_dir: Path) -> None:
-    """Drop downloaded-but-unimported packages (``cleanup --repomd`` and friends)."""
-    if download_dir.exists():
-        shutil.rmtree(download_dir)
-
-
-def ensure_dir(path: Path) -> Path:
-    os.makedirs(path, exist_ok=True)
-    return path

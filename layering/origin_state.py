@@ -70,10 +70,6 @@ class Requests:
         """Nothing layered and nothing overridden: the deployment is the base itself."""
         return not (self.packages or self.local or self.override_remove or self.override_replace)
 
-    @property
-    def has_overrides(self) -> bool:
-        return bool(self.override_remove or self.override_replace)
-
 
 def _unique_locals(items: Iterable[LocalPackage]) -> tuple[LocalPackage, ...]:
     by_digest = {item.sha256: item for item in items}
