@@ -30,6 +30,19 @@ RPMDB = "usr/lib/sysimage/rpm"
 BASE_TIMESTAMP = 1_700_000_000
 
 
+def _base_common_rpms() -> list[Path]:
+    """The packages both bases ship unchanged."""
+    return [
+        build_rpm("xzlib", version="5.4", files={"/usr/lib64/libxz-fake.so.5": "xz\n"}),
+        build_rpm(
+            "nanoed",
+            version="7.2",
+            provides=("/bin/sh",),  # the shell itself is copied from the host, unpackaged
+            files={"/usr/bin/nanoed": "#!/bin/sh\n"},
+        ),
+    ]
+
+
 def base_v1_rpms() -> list[Path]:
     return [
         build_rpm(
@@ -39,13 +52,7 @@ def base_v1_rpms() -> list[Path]:
                 "/etc/basefiles.conf": "setting=1\n",
             },
         ),
-        build_rpm("xzlib", version="5.4", files={"/usr/lib64/libxz-fake.so.5": "xz\n"}),
-        build_rpm(
-            "nanoed",
-            version="7.2",
-            provides=("/bin/sh",),  # the shell itself is copied from the host, unpackaged
-            files={"/usr/bin/nanoed": "#!/bin/sh\n"},
-        ),
+        *_base_common_rpms(),
     ]
 
 
@@ -60,13 +67,7 @@ def base_v2_rpms() -> list[Path]:
                 "/etc/basefiles.conf": "setting=2\n",
             },
         ),
-        build_rpm("xzlib", version="5.4", files={"/usr/lib64/libxz-fake.so.5": "xz\n"}),
-        build_rpm(
-            "nanoed",
-            version="7.2",
-            provides=("/bin/sh",),  # the shell itself is copied from the host, unpackaged
-            files={"/usr/bin/nanoed": "#!/bin/sh\n"},
-        ),
+        *_base_common_rpms(),
         build_rpm("libhello", files={"/usr/lib64/libhello.so.1": "hello lib\n"}),
     ]
 
