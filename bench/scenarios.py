@@ -11,7 +11,7 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -335,6 +335,3 @@ def disk(bench: Bench, base: Base) -> list[Row]:
             f"ostree bare repo + 3 checkout -H {ostree_bytes / 2**20:.0f} MiB",
             f"{ratio:.2f}x", f"<= {GOAL_DISK}x", ratio <= GOAL_DISK),
     ]  # fmt: skip
-
-
-Scenario = Callable[[Bench, Base], list[Row]]
