@@ -20,6 +20,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -153,7 +154,7 @@ def cached_checkout(store: Store, commit: str, *, keep: int = 2) -> Path:
     root = store.path / "cache" / "base-checkouts"
     dest = root / commit
     if dest.is_dir():
-        os.utime(dest)
+        _mark_most_recent(root, dest)
         return dest
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(".*.tmp"):
@@ -161,13 +162,27 @@ def cached_checkout(store: Store, commit: str, *, keep: int = 2) -> Path:
     tmp = root / f".{commit}.{os.getpid()}.tmp"
     store.checkout(commit, tmp, hardlink=True)
     os.rename(tmp, dest)
-    others = sorted(
-        (d for d in root.iterdir() if d != dest and not d.name.startswith(".")),
-        key=lambda d: d.stat().st_mtime,
-    )
+    _mark_most_recent(root, dest)
+    others = sorted(_cached_checkouts(root, but=dest), key=lambda d: d.stat().st_mtime_ns)
     for old in others[: max(0, len(others) - (keep - 1))]:
         shutil.rmtree(old, ignore_errors=True)
     return dest
+
+
+def _cached_checkouts(root: Path, *, but: Path) -> list[Path]:
+    return [d for d in root.iterdir() if d != but and not d.name.startswith(".")]
+
+
+def _mark_most_recent(root: Path, dest: Path) -> None:
+    """Stamp ``dest`` strictly newer than every other cached checkout.
+
+    The clock behind mtimes moves in steps of milliseconds, so a checkout reused and
+    one made right after it can share a time; a tie would leave the eviction order to
+    the directory listing order of the filesystem.
+    """
+    newest = max((d.stat().st_mtime_ns for d in _cached_checkouts(root, but=dest)), default=0)
+    stamp = max(time.time_ns(), newest + 1)
+    os.utime(dest, ns=(stamp, stamp))
 
 
 def _delta_tree(store: Store, base_tree: str, current: str, overlaid: Sequence[str]) -> str:
