@@ -59,7 +59,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         out = Path(tmp) / "profile.txt"
         if Path(spy).exists():
-            argv = [spy, "record", "-r", str(RATE), "-f", "raw", "-o", str(out), "--", *strata]
+            argv = [
+                spy,
+                "record",
+                "--idle",
+                "-r",
+                str(RATE),
+                "-f",
+                "raw",
+                "-o",
+                str(out),
+                "--",
+                *strata,
+            ]
             proc = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=bases.ROOT)
             totals, samples = inclusive(out.read_text())
             print(f"install-one on {size_label(args.size)}: {samples / RATE:.2f}s sampled (py-spy)")
