@@ -92,9 +92,14 @@ class Sysroot:
     @classmethod
     def open(cls, path: Path) -> Sysroot:
         if not (path / "ostree" / "repo").is_dir() or not (path / "ostree" / "deploy").is_dir():
+            if not path.is_dir():
+                raise SysrootError(
+                    f"Sysroot {path} does not exist",
+                    hint=f"pass --sysroot DIR, or create one with `strata admin init-fs {path}`",
+                )
             raise SysrootError(
-                f"Sysroot {path} does not exist (no ostree/repo and ostree/deploy)",
-                hint=f"run `strata admin init-fs {path}`",
+                f"{path} is not a sysroot (no ostree/repo and ostree/deploy in it)",
+                hint="pass --sysroot DIR for a sysroot made by `strata admin init-fs DIR`",
             )
         return cls(path, Store.open(path / "ostree" / "repo"))
 

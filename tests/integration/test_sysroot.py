@@ -37,6 +37,15 @@ def test_init_fs_layout_and_open(tmp_path: Path) -> None:
         Sysroot.open(tmp_path / "missing")
 
 
+def test_an_existing_directory_that_is_no_sysroot_is_named_so(tmp_path: Path) -> None:
+    """A host's own / is not a sysroot: say so, and never suggest `init-fs` over it."""
+    (tmp_path / "etc").mkdir()
+    with pytest.raises(SysrootError, match="is not a sysroot") as info:
+        Sysroot.open(tmp_path)
+    assert "init-fs " + str(tmp_path) not in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["etc"]
+
+
 def test_os_init_creates_deploy_and_shared_var(tmp_path: Path) -> None:
     sysroot = new_sysroot(tmp_path, "fedora")
     root = sysroot.path / "ostree" / "deploy" / "fedora"
