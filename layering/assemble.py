@@ -78,7 +78,8 @@ def assemble(
         else:
             base_db, base_hdrs = None, []
         removed = _removed_headers(base_hdrs, remove)
-        kept = [h for h in base_hdrs if nevra(h) not in set(remove)]
+        dropped = set(remove)
+        kept = [h for h in base_hdrs if nevra(h) not in dropped]
         base_tree = base_info.tree if base_info else None
         with progress.step("Assembling"):
             current, adapted = union_packages(store, base_tree, ordered, removed, kept)
