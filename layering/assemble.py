@@ -72,11 +72,11 @@ def assemble(
     base_info = store.commit_info(base) if base is not None else None
     when = timestamp if timestamp is not None else (base_info.timestamp if base_info else 0)
     with ExitStack() as stack:
+        base_db: Path | None = None
+        base_hdrs: list[Header] = []
         if base is not None:
-            base_db: Path | None = stack.enter_context(checkout_rpmdb(store, base))
-            base_hdrs = read_rpmdb(base_db) if base_db else []
-        else:
-            base_db, base_hdrs = None, []
+            base_db = stack.enter_context(checkout_rpmdb(store, base))
+            base_hdrs = read_rpmdb(base_db)
         removed = _removed_headers(base_hdrs, remove)
         dropped = set(remove)
         kept = [h for h in base_hdrs if nevra(h) not in dropped]
