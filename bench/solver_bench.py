@@ -115,7 +115,7 @@ def main() -> None:
         ratios: dict[str, list[float]] = {"cold": [], "warm": []}
         for specs in pick_requests(pkgs, args.base):
             times: dict[tuple[str, str], list[float]] = {}
-            answers: dict[str, object] = {}
+            answers: dict[str, list[str]] = {}
             for _ in range(args.rounds):
                 caches = {tool: Path(tempfile.mkdtemp(dir=work)) for tool in ("strata", "dnf")}
                 for mode in ("cold", "warm"):
@@ -143,8 +143,9 @@ def main() -> None:
                     )
                     times.setdefault(("strata", mode), []).append(float(s["wall"]))  # type: ignore[arg-type]
                     times.setdefault(("dnf", mode), []).append(float(d["wall"]))  # type: ignore[arg-type]
-                    answers["strata"], answers["dnf"] = s["install"], d["install"]
-            same = sorted(answers["strata"]) == sorted(answers["dnf"])  # type: ignore[arg-type]
+                    answers["strata"] = [str(x) for x in s["install"]]  # type: ignore[attr-defined]
+                    answers["dnf"] = [str(x) for x in d["install"]]  # type: ignore[attr-defined]
+            same = sorted(answers["strata"]) == sorted(answers["dnf"])
             for mode in ("cold", "warm"):
                 st = statistics.median(times[("strata", mode)])
                 dn = statistics.median(times[("dnf", mode)])
