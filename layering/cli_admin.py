@@ -14,10 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.origin import Origin
-from core.sysroot import Deployment, Sysroot
-
 if TYPE_CHECKING:
+    from core.sysroot import Deployment, Sysroot
     from layering.cli import Context
 
 
@@ -25,21 +23,31 @@ def _out(text: str) -> None:
     print(text, file=sys.stdout)
 
 
+def _open(ctx: Context) -> Sysroot:
+    from core.sysroot import Sysroot  # noqa: PLC0415 - pygit2 only once a verb runs
+
+    return Sysroot.open(ctx.sysroot)
+
+
 def _init_fs(args: argparse.Namespace, ctx: Context) -> int:
+    from core.sysroot import Sysroot  # noqa: PLC0415 - pygit2 only once a verb runs
+
     sysroot = Sysroot.init_fs(Path(args.dir))
     ctx.progress.message(f"Initialized sysroot {sysroot.path}")
     return 0
 
 
 def _os_init(args: argparse.Namespace, ctx: Context) -> int:
-    sysroot = Sysroot.open(ctx.sysroot)
+    sysroot = _open(ctx)
     sysroot.os_init(args.osname_arg)
     ctx.progress.message(f"ostree/deploy/{args.osname_arg} initialized as OSTree root")
     return 0
 
 
 def _deploy(args: argparse.Namespace, ctx: Context) -> int:
-    sysroot = Sysroot.open(ctx.sysroot)
+    from core.origin import Origin  # noqa: PLC0415 - configparser only for this verb
+
+    sysroot = _open(ctx)
     osname = sysroot.osname(ctx.osname)
     with ctx.progress.step(f"Deploying {args.ref}"):
         deployment = sysroot.deploy(osname, args.ref, Origin(args.ref, layered=False))
@@ -49,7 +57,7 @@ def _deploy(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _finalize(args: argparse.Namespace, ctx: Context) -> int:
-    sysroot = Sysroot.open(ctx.sysroot)
+    sysroot = _open(ctx)
     deployment = sysroot.finalize_staged()
     if deployment is None:
         ctx.progress.message("No staged deployment")
@@ -59,7 +67,7 @@ def _finalize(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _simulate_reboot(args: argparse.Namespace, ctx: Context) -> int:
-    sysroot = Sysroot.open(ctx.sysroot)
+    sysroot = _open(ctx)
     deployment = sysroot.simulate_reboot()
     for warning in sysroot.last_tmpfiles.warnings:
         ctx.progress.warning(f"tmpfiles.d: {warning}")
@@ -68,13 +76,13 @@ def _simulate_reboot(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _config_diff(args: argparse.Namespace, ctx: Context) -> int:
-    for letter, path in Sysroot.open(ctx.sysroot).config_diff():
+    for letter, path in _open(ctx).config_diff():
         _out(f"{letter}    {path}")
     return 0
 
 
 def _pin(args: argparse.Namespace, ctx: Context) -> int:
-    sysroot = Sysroot.open(ctx.sysroot)
+    sysroot = _open(ctx)
     for index in args.index:
         sysroot.set_pinned(index, not args.unpin)
         _out(f"Deployment {index} is {'no longer ' if args.unpin else ''}pinned")
@@ -82,7 +90,7 @@ def _pin(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _undeploy(args: argparse.Namespace, ctx: Context) -> int:
-    sysroot = Sysroot.open(ctx.sysroot)
+    sysroot = _open(ctx)
     deployments = sysroot.deployments()
     in_range = 0 <= args.index < len(deployments)
     victim = deployments[args.index].id if in_range else str(args.index)
@@ -92,7 +100,7 @@ def _undeploy(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _cleanup(args: argparse.Namespace, ctx: Context) -> int:
-    Sysroot.open(ctx.sysroot).cleanup(pending=args.pending, rollback=args.rollback)
+    _open(ctx).cleanup(pending=args.pending, rollback=args.rollback)
     return 0
 
 
@@ -132,7 +140,7 @@ def _status_json(sysroot: Sysroot, deployments: Sequence[Deployment]) -> dict[st
 
 
 def _status(args: argparse.Namespace, ctx: Context) -> int:
-    sysroot = Sysroot.open(ctx.sysroot)
+    sysroot = _open(ctx)
     deployments = sysroot.deployments()
     if args.json:
         _out(json.dumps(_status_json(sysroot, deployments), indent=2))

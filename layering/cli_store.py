@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import StoreError
-from core.store import Entry, EntryKind, Store
 
 if TYPE_CHECKING:
+    from core.store import Entry, Store
     from layering.cli import Context
 
 EXIT_OK = 0
@@ -37,10 +37,14 @@ def _repo_path(args: argparse.Namespace, ctx: Context) -> Path:
 
 
 def _open(args: argparse.Namespace, ctx: Context) -> Store:
+    from core.store import Store  # noqa: PLC0415 - pygit2 only once a store verb runs
+
     return Store.open(_repo_path(args, ctx))
 
 
 def _repo_init(args: argparse.Namespace, ctx: Context) -> int:
+    from core.store import Store  # noqa: PLC0415 - pygit2 only once a store verb runs
+
     store = Store.init(_repo_path(args, ctx))
     ctx.progress.message(f"Initialized store {store.path}")
     return EXIT_OK
@@ -106,6 +110,8 @@ def _log(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _format_entry(entry: Entry) -> str:
+    from core.store import EntryKind  # noqa: PLC0415 - pygit2 only once a store verb runs
+
     type_char = {EntryKind.DIR: "d", EntryKind.SYMLINK: "l", EntryKind.FILE: "-"}[entry.kind]
     meta = entry.meta
     line = (
