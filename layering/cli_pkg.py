@@ -10,19 +10,33 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from core.sysroot import Sysroot
-from layering import cleanup as cleaning
-from layering import status as status_mod
 from layering.cli import EXIT_OK, EXIT_UNCHANGED, EXIT_USAGE, Context, Subparsers
-from layering.engine import Engine, Options, Outcome, Result
+
+if TYPE_CHECKING:
+    from core.sysroot import Sysroot
+    from layering.engine import Engine, Options, Result
+
+# The parser is built for every command, so the engine (pygit2, rpm, libsolv, the fetcher:
+# most of a command's start-up time) is imported only by the handlers that use it.
+
+
+def _sysroot(ctx: Context) -> Sysroot:
+    from core.sysroot import Sysroot  # noqa: PLC0415 - see above
+
+    return Sysroot.open(ctx.sysroot)
 
 
 def _engine(ctx: Context) -> Engine:
-    return Engine(Sysroot.open(ctx.sysroot), ctx.osname, ctx.progress)
+    from layering.engine import Engine  # noqa: PLC0415 - see above
+
+    return Engine(_sysroot(ctx), ctx.osname, ctx.progress)
 
 
 def _options(args: argparse.Namespace) -> Options:
+    from layering.engine import Options  # noqa: PLC0415 - see above
+
     return Options(
         dry_run=getattr(args, "dry_run", False),
         idempotent=getattr(args, "idempotent", False),
@@ -33,6 +47,8 @@ def _options(args: argparse.Namespace) -> Options:
 
 
 def _finish(result: Result, args: argparse.Namespace, ctx: Context) -> int:
+    from layering.engine import Outcome  # noqa: PLC0415 - see above
+
     if result.outcome is not Outcome.DEPLOYED:
         for notice in result.notices:
             ctx.progress.warning(notice)
@@ -91,7 +107,9 @@ def _override_reset(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _status(args: argparse.Namespace, ctx: Context) -> int:
-    sysroot = Sysroot.open(ctx.sysroot)
+    from layering import status as status_mod  # noqa: PLC0415 - see above
+
+    sysroot = _sysroot(ctx)
     records = status_mod.collect(sysroot, ctx.osname)
     if args.json:
         print(json.dumps(status_mod.to_json(records), indent=2))
@@ -102,7 +120,9 @@ def _status(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _cleanup(args: argparse.Namespace, ctx: Context) -> int:
-    sysroot = Sysroot.open(ctx.sysroot)
+    from layering import cleanup as cleaning  # noqa: PLC0415 - see above
+
+    sysroot = _sysroot(ctx)
     report = cleaning.CleanupReport()
     with sysroot.lock():
         with ctx.progress.step("Pruning"):
