@@ -13,14 +13,17 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import rpm
+from typing import TYPE_CHECKING
 
 from core.errors import ConfigError
-from core.store import Store
-from core.sysroot import Sysroot
 from layering.cli import EXIT_OK, Context, Subparsers
-from layering.rpmheaders import PackageInfo, read_packages
+
+if TYPE_CHECKING:
+    from core.store import Store
+    from layering.rpmheaders import PackageInfo
+
+# The parser is built for every command, so rpm and pygit2 are imported only by the
+# functions that use them.
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ def diff_packages(a: Sequence[PackageInfo], b: Sequence[PackageInfo]) -> Package
     A name installed in several versions at once (kernels) is compared version by
     version: only versions present on one side count as added or removed.
     """
+    import rpm  # noqa: PLC0415 - see the top of the module
+
     by_a: dict[tuple[str, str], list[PackageInfo]] = {}
     by_b: dict[tuple[str, str], list[PackageInfo]] = {}
     for pkg in a:
@@ -92,6 +97,9 @@ def render_diff(diff: PackageDiff) -> str:
 
 def _store_and_defaults(args: argparse.Namespace, ctx: Context) -> tuple[Store, list[str]]:
     """The store to read, and the default revs: [booted-or-default, pending]."""
+    from core.store import Store  # noqa: PLC0415 - see the top of the module
+    from core.sysroot import Sysroot  # noqa: PLC0415 - see the top of the module
+
     if args.repo is not None:
         return Store.open(args.repo), []
     sysroot = Sysroot.open(ctx.sysroot)
@@ -114,6 +122,8 @@ def _need_rev(what: str) -> ConfigError:
 
 
 def _list(args: argparse.Namespace, ctx: Context) -> int:
+    from layering.rpmheaders import read_packages  # noqa: PLC0415 - see the top of the module
+
     store, defaults = _store_and_defaults(args, ctx)
     revs = list(args.revs) or defaults[:1]
     if not revs:
@@ -128,6 +138,8 @@ def _list(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _diff(args: argparse.Namespace, ctx: Context) -> int:
+    from layering.rpmheaders import read_packages  # noqa: PLC0415 - see the top of the module
+
     store, defaults = _store_and_defaults(args, ctx)
     if args.rev_a is not None and args.rev_b is not None:
         rev_a, rev_b = args.rev_a, args.rev_b
