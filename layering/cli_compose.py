@@ -6,13 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.store import Store
-from layering import treefile as treefile_mod
 from layering.cli import EXIT_OK, EXIT_UNCHANGED, Context, Subparsers
-from layering.compose import compose_tree
 
 
 def _tree(args: argparse.Namespace, ctx: Context) -> int:
+    # The parser is built for every command; what composing needs (pygit2, yaml, rpm,
+    # libsolv) is imported only when it runs.
+    from core.store import Store  # noqa: PLC0415
+    from layering import treefile as treefile_mod  # noqa: PLC0415
+    from layering.compose import compose_tree  # noqa: PLC0415
+
     # Validate the treefile before touching (or creating) anything.
     tf = treefile_mod.load(args.treefile)
     store = Store.open(args.repo)
