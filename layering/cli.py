@@ -11,7 +11,6 @@ import argparse
 import errno
 import importlib
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args, ctx)
     except StrataError as err:
         if args.debug:
-            traceback.print_exc()
+            _print_traceback()
         print(f"error: {err}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -110,9 +109,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The system refused a write or read no library call turned into a StrataError
         # (a full disk while writing objects, most often): say so, never a traceback.
         if args.debug:
-            traceback.print_exc()
+            _print_traceback()
         print(f"error: {os_error_text(err)}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _print_traceback() -> None:
+    import traceback  # noqa: PLC0415 - only --debug on an error needs it; keeps start-up short
+
+    traceback.print_exc()
 
 
 def os_error_text(err: OSError) -> str:
