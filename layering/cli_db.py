@@ -97,11 +97,12 @@ def render_diff(diff: PackageDiff) -> str:
 
 def _store_and_defaults(args: argparse.Namespace, ctx: Context) -> tuple[Store, list[str]]:
     """The store to read, and the default revs: [booted-or-default, pending]."""
-    from core.store import Store  # noqa: PLC0415 - see the top of the module
+    if args.repo is not None:
+        from core.store import Store  # noqa: PLC0415 - see the top of the module
+
+        return Store.open(args.repo), []
     from core.sysroot import Sysroot  # noqa: PLC0415 - see the top of the module
 
-    if args.repo is not None:
-        return Store.open(args.repo), []
     sysroot = Sysroot.open(ctx.sysroot)
     deployments = sysroot.deployments()
     if ctx.osname is not None:
