@@ -27,7 +27,7 @@ from core.treemeta import GIT_LINK, GIT_TREE, Header
 if TYPE_CHECKING:
     from core.store import Store
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _LINK_FALLBACK = (errno.EXDEV, errno.EMLINK, errno.EPERM)
 _MAX_EXPAND_DEPTH = 4
 _MIN_TASKS = 32
@@ -40,10 +40,10 @@ WORKERS = 1
 def checkout_tree(store: Store, tree: bytes, dest: Path, *, hardlink: bool) -> None:
     created = _prepare_dest(dest)
     try:
-        dfd = os.open(dest, _DIR_FLAGS)
-        objects_fd = os.open(store.objects.root, _DIR_FLAGS)
+        dfd = os.open(dest, DIR_FLAGS)
+        objects_fd = os.open(store.objects.root, DIR_FLAGS)
         try:
-            job = _Checkout(store, objects_fd, hardlink)
+            job = TreeCheckout(store, objects_fd, hardlink)
             if WORKERS > 1:
                 job.parallel(dfd, tree, WORKERS)
             else:
@@ -92,61 +92,70 @@ def _undo(dest: Path, created: bool) -> None:
             path.unlink(missing_ok=True)
 
 
-class _Checkout:
+class TreeCheckout:
+    """Writes trees into open directory fds; :mod:`core.checkout_patch` reuses it to
+    add the subtrees and files a patched checkout gains."""
+
     def __init__(self, store: Store, objects_fd: int, hardlink: bool) -> None:
         self.reader = store.reader
         self.objects_fd = objects_fd
         self.hardlink = hardlink
+        self.count = 0  # entries created (approximate under parallel(): not locked)
 
     def directory(self, dfd: int, tree: bytes) -> None:
         """Check out ``tree`` into the open directory ``dfd``, depth first."""
         subdirs, header = self.entries(dfd, tree)
         for name, child in subdirs:
-            cfd = os.open(name, _DIR_FLAGS, dir_fd=dfd)
+            cfd = os.open(name, DIR_FLAGS, dir_fd=dfd)
             try:
                 self.directory(cfd, child)
             finally:
                 os.close(cfd)
-        _apply_dir_meta(dfd, header.meta)
+        apply_dir_meta(dfd, header.meta)
 
     def entries(self, dfd: int, tree: bytes) -> tuple[list[tuple[bytes, bytes]], Header]:
         """Link or create every non-directory entry; mkdir (0700) the subdirectories and
         return them. The caller applies the directory's own metadata when all is done."""
         dirmeta, items = self.reader.tree(tree)
         header = self.reader.dir_header(tree, dirmeta)
-        objects_fd = self.objects_fd
+        self.count += len(items)
         subdirs: list[tuple[bytes, bytes]] = []
+        place = self.place
         for mode, name, child in items:
             fault_point("checkout-mid")
             if mode == GIT_TREE:
                 os.mkdir(name, 0o700, dir_fd=dfd)
                 subdirs.append((name, child))
-            elif self.hardlink:
-                hexid = child.hex()
-                try:
-                    os.link(
-                        f"{hexid[:2]}/{hexid[2:]}".encode(),
-                        name,
-                        src_dir_fd=objects_fd,
-                        dst_dir_fd=dfd,
-                        follow_symlinks=False,
-                    )
-                except OSError as err:
-                    if mode == GIT_LINK and (
-                        err.errno == errno.ENOENT or err.errno in _LINK_FALLBACK
-                    ):
-                        self.symlink(dfd, name, child)
-                    elif err.errno == errno.ENOENT:
-                        raise _missing(hexid) from err
-                    elif err.errno in _LINK_FALLBACK:
-                        self.copy(dfd, name, child)
-                    else:
-                        raise
-            elif mode == GIT_LINK:
+            else:
+                place(dfd, mode, name, child)
+        return subdirs, header
+
+    def place(self, dfd: int, mode: int, name: bytes, child: bytes) -> None:
+        """Create one file or symlink entry: a hardlink to its object, else a copy."""
+        if not self.hardlink:
+            if mode == GIT_LINK:
                 self.symlink(dfd, name, child)
             else:
                 self.copy(dfd, name, child)
-        return subdirs, header
+            return
+        hexid = child.hex()
+        try:
+            os.link(
+                f"{hexid[:2]}/{hexid[2:]}".encode(),
+                name,
+                src_dir_fd=self.objects_fd,
+                dst_dir_fd=dfd,
+                follow_symlinks=False,
+            )
+        except OSError as err:
+            if mode == GIT_LINK and (err.errno == errno.ENOENT or err.errno in _LINK_FALLBACK):
+                self.symlink(dfd, name, child)
+            elif err.errno == errno.ENOENT:
+                raise _missing(hexid) from err
+            elif err.errno in _LINK_FALLBACK:
+                self.copy(dfd, name, child)
+            else:
+                raise
 
     def parallel(self, dfd: int, tree: bytes, workers: int) -> None:
         """Expand the top of the tree breadth first on this thread, then check the
@@ -168,7 +177,7 @@ class _Checkout:
                     break
                 level = []
                 for fd, name, child in tasks:
-                    cfd = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                    cfd = os.open(name, DIR_FLAGS, dir_fd=fd)
                     opened.append(cfd)
                     level.append((cfd, child))
             with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -176,13 +185,13 @@ class _Checkout:
                 for future in futures:
                     future.result()
             for fd, header in reversed(finish):
-                _apply_dir_meta(fd, header.meta)
+                apply_dir_meta(fd, header.meta)
         finally:
             for fd in opened:
                 os.close(fd)
 
     def _subtree(self, parent_fd: int, name: bytes, tree: bytes) -> None:
-        cfd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+        cfd = os.open(name, DIR_FLAGS, dir_fd=parent_fd)
         try:
             self.directory(cfd, tree)
         finally:
@@ -227,7 +236,8 @@ class _Checkout:
             os.close(src)
 
 
-def _apply_dir_meta(dfd: int, meta: FileMeta) -> None:
+def apply_dir_meta(dfd: int, meta: FileMeta) -> None:
+    """Owner, then mode, then xattrs of an open directory (after its children are in)."""
     os.fchown(dfd, meta.uid, meta.gid)
     os.fchmod(dfd, stat.S_IMODE(meta.mode))
     for name, value in meta.xattrs:
