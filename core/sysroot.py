@@ -17,9 +17,10 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import bootorder, staging
+from core import bootorder, spare, staging
 from core.atomic import TEMP_PREFIX, rename_durable, syncfs, temp_name, write_text
 from core.bootloader import BootPlan, cleanup_boot, read_entries, write_boot_config
+from core.checkout_patch import patch_checkout
 from core.deployment import Deployment, DeploymentKey, check_osname
 from core.errors import ConfigError, StrataError, SysrootError
 from core.etcmerge import Change, build_etc, config_diff, normalize_etc
@@ -31,7 +32,7 @@ from core.scratch import sweep
 from core.store import PruneStats, Store
 from core.tmpfiles import apply_tmpfiles, read_config, read_ids
 
-__all__ = ["Change", "Deployment", "Origin", "Sysroot", "TmpfilesResult"]
+__all__ = ["Change", "Deployment", "Origin", "StagingInfo", "Sysroot", "TmpfilesResult"]
 
 # Top-level directories `ostree admin init-fs` creates (mode), harmless on a plain dir.
 _TOPLEVEL = {
@@ -57,6 +58,18 @@ class TmpfilesResult:
     warnings: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class StagingInfo:
+    """How the last deployment's tree was written, for the CLI to report.
+
+    ``from_spare`` is the commit of the spare checkout that was patched (None: a full
+    checkout), ``entries_patched`` the entries the patch created, replaced or removed.
+    """
+
+    from_spare: str | None = None
+    entries_patched: int = 0
+
+
 def _context(what: str) -> AbstractContextManager[None]:
     @contextmanager
     def wrap() -> Iterator[None]:
@@ -75,6 +88,7 @@ class Sysroot:
         self.path = path
         self.repo = repo
         self.last_tmpfiles = TmpfilesResult((), ())
+        self.last_staging = StagingInfo()
 
     # -- creation and opening ---------------------------------------------------------
 
@@ -276,7 +290,7 @@ class Sysroot:
         final = self._key_path(key)
         tmp = final.parent / temp_name(final)
         try:
-            self.repo.checkout(key.checksum, tmp, hardlink=True)
+            self.last_staging = self._write_tree(key.checksum, tmp)
             normalize_etc(tmp)
             build_etc(tmp, merge.path if merge else None)
             (tmp / "var").mkdir(mode=0o755, exist_ok=True)
@@ -287,6 +301,44 @@ class Sysroot:
             remove_tree(tmp)
             raise
         return final
+
+    def _write_tree(self, commit: str, tmp: Path) -> StagingInfo:
+        """A spare checkout patched to ``commit`` when one fits, else a full checkout.
+
+        A spare that fails to patch (changed behind Strata's back, a damaged store) is
+        removed, consumed, and the full checkout runs instead.
+        """
+        try:
+            taken = spare.take(self.path, self.repo, commit, tmp)
+        except (StrataError, OSError):
+            taken = None  # a spare unreadable as a tree: the full checkout says what is wrong
+        if taken is not None:
+            try:
+                patched = patch_checkout(
+                    self.repo,
+                    tmp,
+                    self.repo.commit_info(taken).tree,
+                    self.repo.commit_info(commit).tree,
+                )
+                return StagingInfo(taken, patched)
+            except StrataError:
+                remove_tree(tmp)
+        self.repo.checkout(commit, tmp, hardlink=True)
+        return StagingInfo()
+
+    def prepare_spare(self, commit: str | None = None) -> str | None:
+        """Check ``commit`` (default: the first deployment's) out as a spare for the next
+        deployment to patch (:mod:`core.spare`). Takes no sysroot lock: meant to run in
+        the background. The commit prepared; None if another builder runs or nothing is
+        deployed."""
+        if commit is None:
+            first = next(iter(self.deployments()), None)
+            if first is None:
+                return None
+            commit = first.checksum
+        with _context(f"Preparing a spare checkout of {commit}"):
+            commit = self.repo.resolve(commit)
+            return commit if spare.prepare(self.path, self.repo, commit) else None
 
     def _cleanup_leftovers(self) -> None:
         """Remove what an interrupted command left: temp dirs, unreferenced deployments."""
@@ -471,9 +523,15 @@ class Sysroot:
             self.prune()
 
     def prune(self) -> PruneStats:
-        """Prune the store, keeping every deployment's commit (and every ref)."""
+        """Prune the store, keeping every deployment's commit (and every ref); spares of
+        other commits go first, so no spare outlives the objects it links."""
         keep = sorted({d.checksum for d in self.deployments()})
-        return self.repo.prune(extra_roots=keep)
+        spare.drop(self.path, set(keep))
+        stats = self.repo.prune(extra_roots=keep)
+        # again: a builder may have renamed a spare in while the store was pruned (it
+        # checks its commit under the spare lock, so the ones after this are alive)
+        spare.drop(self.path, set(keep))
+        return stats
 
     def config_diff(self) -> list[tuple[str, str]]:
         deployments = self.deployments()
