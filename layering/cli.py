@@ -3,6 +3,11 @@
 Each verb module exposes ``register(subparsers, common)``; a verb's handler takes the
 parsed arguments and a :class:`Context` and returns an exit code. Only this module
 turns :class:`core.errors.StrataError` into messages and exit codes.
+
+Every command builds the whole parser, so verb modules import what their handlers use
+(pygit2, rpm, libsolv, yaml, the engine) inside the handlers: ``strata --help`` and a usage
+error then cost the interpreter and argparse, and each verb loads only its own machinery
+(tests/unit/test_cli_startup.py keeps it so).
 """
 
 from __future__ import annotations
