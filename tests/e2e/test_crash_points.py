@@ -267,7 +267,7 @@ def run_matrix(tmp: Path, basetemp: Path, command: Command) -> list[Outcome]:
 
 KILL_SEED = 20261123
 KILLS_PER_COMMAND = 6
-STARTUP = 0.6  # seconds of interpreter start-up: a kill before it tests nothing
+STARTUP = 0.25  # seconds of interpreter start-up: a kill before it tests nothing
 
 
 def kill_at(box: Box, command: Command, delay: float) -> int:
@@ -297,8 +297,10 @@ def run_kills(tmp: Path, basetemp: Path, command: Command, seed: int) -> list[Ou
     rng = random.Random(seed)
     delays = sorted(round(rng.uniform(STARTUP, duration), 2) for _ in range(KILLS_PER_COMMAND))
 
-    def one(delay: float) -> Outcome:
-        box = Box.copy_of(templ, tmp / f"kill-{command.name}-{delay}")
+    def one(numbered: tuple[int, float]) -> Outcome:
+        # Numbered: two delays can round to the same value on a short run.
+        number, delay = numbered
+        box = Box.copy_of(templ, tmp / f"kill-{command.name}-{number}-{delay}")
         code = kill_at(box, command, delay)
         problems = recover(box, command, reference, before)
         if code not in (0, -signal.SIGKILL):
@@ -307,7 +309,7 @@ def run_kills(tmp: Path, basetemp: Path, command: Command, seed: int) -> list[Ou
         return Outcome(command.name, f"kill -9 at {delay}s ({ran})", tuple(problems))
 
     with ThreadPoolExecutor(WORKERS) as pool:
-        return list(pool.map(one, delays))
+        return list(pool.map(one, enumerate(delays)))
 
 
 KILL_COMMANDS = [c for c in COMMANDS if c.name in ("install", "rebase")]
