@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from sysroot_helpers import BASE_ETC, commit, leftovers, new_sysroot
+from sysroot_helpers import BASE_ETC, check_consistent, commit, leftovers, new_sysroot
 from test_spare_patch import snapshot
+from test_sysroot_crash import kill_points, run_child
 
 from core import spare
 from core.errors import StoreError
@@ -232,3 +233,44 @@ def test_a_deploy_killed_after_taking_a_spare_leaves_no_temp(tmp_path: Path) -> 
     assert deployed.checksum == nxt
     assert leftovers(sysroot) == []
     assert [d.checksum for d in sysroot.deployments()] == [nxt, base]
+
+
+def test_kill_9_at_each_step_of_a_stage_with_a_spare(tmp_path: Path) -> None:
+    """Every rename/unlink/rmdir of a stage that patches a spare: the sysroot lists the
+    old or the new deployments, the spare is ready and whole or gone, and the next
+    command completes the stage and leaves nothing behind."""
+    template = new_sysroot(tmp_path / "template")
+    base = commit(template, BASE)
+    commit(template, NEXT, branch="os/next")
+    template.deploy("os", "os/base", ORIGIN)
+    template.simulate_reboot()
+    assert template.prepare_spare() == base
+    spare_files = sorted(str(p) for p in (spare.spare_root(template.path) / base).rglob("*"))
+    before = [(d.key, d.staged) for d in template.deployments()]
+    probe = tmp_path / "probe"
+    subprocess.run(["cp", "-a", str(template.path.parent), str(probe)], check=True)
+    completed = run_child(probe / "sysroot", "stage", 0)
+    assert completed.returncode == 0, completed.stderr
+    total = int(completed.stdout.strip())
+    for kill_at in kill_points(total, limit=6):
+        work = tmp_path / f"kill-{kill_at}"
+        subprocess.run(["cp", "-a", str(template.path.parent), str(work)], check=True)
+        result = run_child(work / "sysroot", "stage", kill_at)
+        assert result.returncode == -9, (kill_at, result.stderr)
+        sysroot = Sysroot.open(work / "sysroot")
+        check_consistent(sysroot)
+        state = [(d.key, d.staged) for d in sysroot.deployments()]
+        assert state == before or len(state) == len(before) + 1, (kill_at, state)
+        left = spare.ready(sysroot.path)
+        assert left in ([], [base]), kill_at
+        if left:
+            root = spare.spare_root(sysroot.path) / base
+            assert sorted(str(p) for p in root.rglob("*")) == [
+                f.replace(str(template.path), str(sysroot.path)) for f in spare_files
+            ]
+        rerun = run_child(work / "sysroot", "stage", 0)
+        assert rerun.returncode == 0, (kill_at, rerun.stderr)
+        sysroot.cleanup()
+        assert leftovers(sysroot) == [], kill_at
+        check_consistent(sysroot)
+        subprocess.run(["rm", "-rf", str(work)], check=True)
