@@ -82,6 +82,14 @@ def _lock_file(path: Path, *, wait: bool) -> Iterator[bool]:
         os.close(fd)  # closing releases the flock
 
 
+def wait_for_builder(sysroot_path: Path) -> None:
+    """Block until no builder is at work (returns at once when none is)."""
+    root = spare_root(sysroot_path)
+    if root.is_dir():
+        with _lock_file(root / ".build-lock", wait=True):
+            pass
+
+
 @contextmanager
 def _short_lock(root: Path) -> Iterator[None]:
     """Held only around renames in and out of the ready names (a user may wait on it)."""

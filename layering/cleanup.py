@@ -11,6 +11,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from core import spare
 from core.store import Store
 from core.sysroot import Sysroot
 from layering.fetching import DIGEST_REF_PREFIX, LOCAL_REF_PREFIX, VERIFIED_REF_PREFIX
@@ -79,6 +80,17 @@ def drop_unused_packages(sysroot: Sysroot) -> CleanupReport:
             store.delete_ref(ref)
             local_dropped += 1
     return CleanupReport(package_refs=dropped, local_refs=local_dropped)
+
+
+def drop_checkouts(sysroot: Sysroot) -> list[str]:
+    """``--base``: the spare checkouts and the base checkouts scripts run over; both are
+    caches of full hardlink checkouts (a directory skeleton each), remade when needed."""
+    dropped = []
+    if spare.drop(sysroot.path, keep=set()):
+        dropped.append("spare checkouts")
+    if drop_dir(sysroot.repo.path / "cache" / "base-checkouts"):
+        dropped.append("cache/base-checkouts")
+    return dropped
 
 
 def drop_dir(path: Path) -> bool:

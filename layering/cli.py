@@ -20,9 +20,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from core.errors import StrataError
 from core.progress import JsonProgress, Progress, TextProgress
+
+if TYPE_CHECKING:
+    from layering.spare_jobs import SpareMode
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -101,7 +105,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ctx = Context(sysroot=args.sysroot, osname=args.osname, debug=args.debug, progress=progress)
     handler: Handler = args.func
     try:
-        return handler(args, ctx)
+        spare = _spare_mode(args)
+        code = handler(args, ctx)
+        if spare is not None and code == EXIT_OK:
+            from layering.spare_jobs import after_command  # noqa: PLC0415 - mutating verbs only
+
+            after_command(ctx.sysroot, spare)
+        return code
     except StrataError as err:
         if args.debug:
             _print_traceback()
@@ -117,6 +127,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_traceback()
         print(f"error: {os_error_text(err)}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _spare_mode(args: argparse.Namespace) -> SpareMode | None:
+    """How to replace the spare checkout after this verb (None: it changes no deployment).
+    Read before the verb runs, so a bad ``STRATA_SPARE`` fails with nothing changed."""
+    if not getattr(args, "spare_after", False):
+        return None
+    if any(getattr(args, flag, False) for flag in ("dry_run", "download_only", "check")):
+        return None
+    from layering.spare_jobs import spare_mode  # noqa: PLC0415 - mutating verbs only
+
+    return spare_mode()
 
 
 def _print_traceback() -> None:

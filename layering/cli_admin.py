@@ -104,6 +104,24 @@ def _cleanup(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def _prepare_spare(args: argparse.Namespace, ctx: Context) -> int:
+    from layering import spare_jobs  # noqa: PLC0415 - pygit2 only once a verb runs
+
+    sysroot = _open(ctx)
+    if args.background:
+        spare_jobs.lower_priority()
+    done = spare_jobs.prepare_now(sysroot, wait=True)
+    if args.background:
+        return 0
+    if done.commit is None:
+        ctx.progress.message("Nothing is deployed: no spare checkout to prepare")
+    elif done.built:
+        _out(f"Spare checkout of {done.commit} ready ({done.seconds:.2f}s)")
+    else:
+        _out(f"Spare checkout of {done.commit} was ready")
+    return 0
+
+
 def _labels(deployments: Sequence[Deployment]) -> dict[int, str]:
     """ostree's markers: staged, pending (before booted), rollback (after booted)."""
     booted = next((d for d in deployments if d.booted), None)
@@ -182,21 +200,32 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p = verb("os-init", _os_init, "create a stateroot (its deploy dir and shared /var)")
     p.add_argument("osname_arg", metavar="OS")
     p = verb("deploy", _deploy, "deploy a commit as is (staged while something is booted)")
+    p.set_defaults(spare_after=True)
     p.add_argument("ref", metavar="REF")
-    verb("finalize-staged", _finalize, "merge /etc and make the staged deployment the default")
-    verb(
+    p = verb("finalize-staged", _finalize, "merge /etc and make the staged deployment the default")
+    p.set_defaults(spare_after=True)
+    p = verb(
         "simulate-reboot",
         _simulate_reboot,
         "finalize, record the default deployment as booted, apply its tmpfiles.d to /var",
     )
+    p.set_defaults(spare_after=True)
     verb("config-diff", _config_diff, "/etc changes of the booted deployment vs its defaults")
     p = verb("pin", _pin, "keep a deployment whatever new ones arrive")
     p.add_argument("index", metavar="INDEX", type=int, nargs="+")
     p.add_argument("--unpin", "-u", action="store_true", help="remove the pin instead")
     p = verb("undeploy", _undeploy, "delete the deployment at INDEX")
+    p.set_defaults(spare_after=True)
     p.add_argument("index", metavar="INDEX", type=int)
     p = verb("cleanup", _cleanup, "remove leftovers (and pending/rollback), prune the store")
     p.add_argument("--pending", "-p", action="store_true", help="also the pending deployment")
     p.add_argument("--rollback", "-r", action="store_true", help="also the rollback deployment")
+    p = verb(
+        "prepare-spare",
+        _prepare_spare,
+        "check the default deployment's commit out ahead, for the next staging to patch"
+        " (waits for a builder already at work)",
+    )
+    p.add_argument("--background", action="store_true", help=argparse.SUPPRESS)
     p = verb("status", _status, "list deployments in boot order, like `ostree admin status`")
     p.add_argument("--json", action="store_true", help="machine-readable output")

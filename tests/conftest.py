@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,6 +11,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Every mutating command prepares the next spare checkout before it exits (not in a
+# detached background process), so the staging of the next command in a test always
+# patches one, deterministically, and no builder outlives the test that started it.
+os.environ.setdefault("STRATA_SPARE", "sync")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,0 +1,128 @@
+"""The spare checkout a command leaves for the next one (see :mod:`core.spare`).
+
+Staging patches a spare checkout instead of writing a whole hardlink farm, so the next
+command's cost follows its change. The spare it consumed is replaced after the command,
+off its critical path: by default a detached ``strata admin prepare-spare --background``
+process (lowest CPU and I/O priority) that the command does not wait for. ``STRATA_SPARE``
+chooses: ``background`` (the default), ``sync`` (prepared before the command exits:
+deterministic, for tests and scripts that time a command with its aftermath) or ``off``
+(never; staging then writes full checkouts as before).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core import spare
+from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from core.sysroot import Sysroot
+
+ENV = "STRATA_SPARE"
+
+
+class SpareMode(StrEnum):
+    BACKGROUND = "background"
+    SYNC = "sync"
+    OFF = "off"
+
+
+def spare_mode(environ: Mapping[str, str] = os.environ) -> SpareMode:
+    value = environ.get(ENV, "") or SpareMode.BACKGROUND
+    try:
+        return SpareMode(value)
+    except ValueError:
+        choices = ", ".join(m.value for m in SpareMode)
+        raise ConfigError(
+            f"{ENV}={value!r} is not a spare checkout mode",
+            hint=f"set it to one of {choices}, or unset it (background)",
+        ) from None
+
+
+def wanted(sysroot: Sysroot) -> str | None:
+    """The commit a spare should hold now: the first deployment's, unless that spare is
+    ready already (or nothing is deployed)."""
+    deployments = sysroot.deployments()
+    if not deployments:
+        return None
+    commit = deployments[0].checksum
+    return None if commit in spare.ready(sysroot.path) else commit
+
+
+def after_command(sysroot_path: Path, mode: SpareMode) -> None:
+    """Replace the spare a successful mutating command may have used. Never fails the
+    command: a spare is an optimisation, and staging falls back to a full checkout."""
+    if mode is SpareMode.OFF:
+        return
+    from core.sysroot import Sysroot  # noqa: PLC0415 - mutating verbs have it loaded already
+
+    try:
+        sysroot = Sysroot.open(sysroot_path)
+        commit = wanted(sysroot)
+        if commit is None:
+            return
+        if mode is SpareMode.SYNC:
+            sysroot.prepare_spare(commit)
+        else:
+            spawn_builder(sysroot_path)
+    except Exception as err:  # noqa: BLE001 - reported, never fatal (see docstring)
+        print(f"warning: no spare checkout prepared: {err}", file=sys.stderr)
+
+
+def spawn_builder(sysroot_path: Path) -> None:
+    """Start ``admin prepare-spare --background``, detached: its own session, no stdio
+    inherited (a caller reading this command's output to EOF must not wait for it)."""
+    argv = [sys.executable, "-m", "layering.cli", "--sysroot", str(sysroot_path)]
+    subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [*argv, "admin", "prepare-spare", "--background"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd="/",
+    )
+
+
+def lower_priority() -> None:
+    """A background builder yields the CPU and the disk to everything else (the idle I/O
+    class: it only gets disk time nobody else wants)."""
+    os.nice(10)
+    ionice = "/usr/bin/ionice"
+    if os.path.exists(ionice):
+        subprocess.run(  # noqa: S603 - fixed path
+            [ionice, "-c", "3", "-p", str(os.getpid())], check=False, capture_output=True
+        )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    commit: str | None  # None: nothing deployed
+    seconds: float
+    built: bool  # False: it was ready already
+
+
+def prepare_now(sysroot: Sysroot, *, wait: bool) -> Prepared:
+    """Make sure the first deployment's spare is ready. With ``wait``, a builder already
+    at work is waited for first (it is likely building this very spare)."""
+    start = time.monotonic()
+    if wait:
+        spare.wait_for_builder(sysroot.path)
+    commit = wanted(sysroot)
+    if commit is None:
+        deployments = sysroot.deployments()
+        first = deployments[0].checksum if deployments else None
+        return Prepared(first, time.monotonic() - start, built=False)
+    while sysroot.prepare_spare(commit) is None and wait:
+        spare.wait_for_builder(sysroot.path)  # another builder won the race: wait again
+        if commit in spare.ready(sysroot.path):
+            break
+    return Prepared(commit, time.monotonic() - start, built=True)
