@@ -26,6 +26,7 @@ class Sample:
     rss_kib: int
     steps: tuple[tuple[str, float], ...] = ()  # Strata's --json-progress step-end timings
     stdout: str = ""
+    ended: float = 0.0  # time.perf_counter() at exit
 
     def step(self, prefix: str) -> float:
         return sum(s for name, s in self.steps if name.startswith(prefix))
@@ -60,15 +61,25 @@ def sync() -> None:
 
 
 def timed(
-    argv: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None = None
+    argv: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    since: float | None = None,
 ) -> Sample:
-    """Run ``argv``; its wall time and peak RSS. Raises CommandFailed on a non-zero exit."""
-    sync()
+    """Run ``argv``; its wall time and peak RSS. Raises CommandFailed on a non-zero exit.
+
+    With ``since`` (a ``perf_counter`` time), the wall time counts from then, with no
+    ``sync`` first: how long after an earlier command's exit this one is done.
+    """
+    if since is None:
+        sync()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
+        start = time.perf_counter() if since is None else since
         proc = subprocess.Popen(list(argv), stdout=out, stderr=err, cwd=cwd, env=env)
         _pid, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - start
+        ended = time.perf_counter()
+        elapsed = ended - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
@@ -76,7 +87,7 @@ def timed(
         stderr = err.read().decode(errors="replace")
     if proc.returncode != 0:
         raise CommandFailed(f"{shlex.join(argv)} failed ({proc.returncode}):\n{stderr[-3000:]}")
-    return Sample(elapsed, int(usage.ru_maxrss), _steps(stderr), stdout)
+    return Sample(elapsed, int(usage.ru_maxrss), _steps(stderr), stdout, ended)
 
 
 def shell(script: str) -> list[str]:

@@ -32,12 +32,13 @@ def test_tiny_install_one_prints_the_table_with_every_reference(tmp_path: Path) 
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     rows = [line for line in lines if line.startswith("install-one ") and " on " not in line]
-    assert len(rows) == 2, proc.stdout
+    assert len(rows) == 3, proc.stdout
     assert "cp -al" in rows[0] and "rpm -i" in rows[0]
     assert "ostree pipeline" in rows[1]
+    assert "next spare checkout" in rows[2]  # the background work, shown beside
     assert any("goals met" in line for line in lines)
     saved = json.loads((tmp_path / "cache" / "last.json").read_text())
-    assert [r["scenario"] for r in saved["rows"]] == ["install-one", "install-one"]
+    assert [r["scenario"] for r in saved["rows"]] == ["install-one"] * 3
     # The scratch space of the run is gone; the cached base stays for the next run.
     assert not any((tmp_path / "cache" / "work").iterdir())
     assert list((tmp_path / "cache").glob("base-200-*/base.json"))
