@@ -19,7 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from core.deployment import Deployment
-from core.errors import FetchError, StoreError, SysrootError
+from core.errors import FetchError, SolveError, StoreError, SysrootError
 from core.faults import fault_point
 from core.origin import Origin
 from core.progress import Progress
@@ -48,8 +48,11 @@ from layering.summary import (
     render_transaction,
 )
 from solver import PackageRef, Request, Transaction, fetch, solve
+from solver.base import base_cache_path
 
 COMMANDLINE = "@commandline"
+# Given to the solver as the base rpmdb when its cache of the base is warm: never read.
+_NO_RPMDB = Path("/nonexistent/strata-warm-base-cache")
 
 
 class Outcome(StrEnum):
@@ -350,32 +353,51 @@ class Engine:
         return out
 
     def _solve(self, change: _Change, locals_: dict[str, Path], *, cache_only: bool) -> Transaction:
+        """Solve against the base commit's package set.
+
+        The solver reads that set from its ``.solv`` cache of the base commit when it has
+        one; only a cold (or unreadable) cache needs the base rpmdb checked out of the
+        store, which costs a copy of a database that holds every file path of the base.
+        """
+        cached = base_cache_path(self.solver_cache, change.base_commit)
+        if cached is not None and cached.is_file():
+            try:
+                return self._solve_with(change, locals_, _NO_RPMDB, cache_only=cache_only)
+            except SolveError:
+                if cached.is_file():
+                    raise  # the cache was read: a problem of the request itself
+                # the solver dropped an unreadable cache and wanted the rpmdb after all
+        with checkout_rpmdb(self.store, change.base_commit) as rpmdb:
+            return self._solve_with(change, locals_, rpmdb, cache_only=cache_only)
+
+    def _solve_with(
+        self, change: _Change, locals_: dict[str, Path], rpmdb: Path, *, cache_only: bool
+    ) -> Transaction:
         req = change.requests
         repos = load_repos(
             self._config_root(), repo_variables(self.store, change.base_commit, self.arch)
         )
-        with checkout_rpmdb(self.store, change.base_commit) as rpmdb:
-            request = Request(
-                base_rpmdb=rpmdb,
-                base_key=change.base_commit,
-                repos=repos,
-                install=req.packages,
-                local_rpms=tuple(locals_[p.sha256] for p in req.local),
-                override_remove=req.override_remove,
-                override_replace=tuple(locals_[p.sha256] for p in req.override_replace),
-                arch=self.arch,
-                cache_dir=self.solver_cache,
-                cache_only=cache_only,
-            )
-            with self.progress.step("Resolving"):
-                if change.shrinking and not cache_only:
-                    # Like rpm-ostree: removing needs no fresh metadata (or network) when
-                    # the cache has it; fall back to fetching when it does not.
-                    try:
-                        return solve(dataclasses.replace(request, cache_only=True))
-                    except FetchError:
-                        pass
-                return solve(request)
+        request = Request(
+            base_rpmdb=rpmdb,
+            base_key=change.base_commit,
+            repos=repos,
+            install=req.packages,
+            local_rpms=tuple(locals_[p.sha256] for p in req.local),
+            override_remove=req.override_remove,
+            override_replace=tuple(locals_[p.sha256] for p in req.override_replace),
+            arch=self.arch,
+            cache_dir=self.solver_cache,
+            cache_only=cache_only,
+        )
+        with self.progress.step("Resolving"):
+            if change.shrinking and not cache_only:
+                # Like rpm-ostree: removing needs no fresh metadata (or network) when
+                # the cache has it; fall back to fetching when it does not.
+                try:
+                    return solve(dataclasses.replace(request, cache_only=True))
+                except FetchError:
+                    pass
+            return solve(request)
 
     def _check_inactive(
         self, cur: Current, change: _Change, tx: Transaction, opts: Options
