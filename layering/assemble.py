@@ -30,7 +30,7 @@ from core.faults import fault_point
 from core.progress import Progress
 from core.store import EntryKind, FileMeta, Store, TreeEditor
 from layering import passwd, sysusers
-from layering.rpmdb import write_rpmdb
+from layering.rpmdb import extend_rpmdb, has_sqlite_db, write_rpmdb
 from layering.rpmheaders import RPMDB_DIR, Header, checkout_rpmdb, nevra, read_rpmdb
 from layering.rpmimport import ImportedPackage
 from layering.union import tree_paths, union_packages
@@ -75,7 +75,8 @@ def assemble(
         base_db: Path | None = None
         base_hdrs: list[Header] = []
         if base is not None:
-            base_db = stack.enter_context(checkout_rpmdb(store, base))
+            # in the store's filesystem: the extended copy becomes the new rpmdb's object
+            base_db = stack.enter_context(checkout_rpmdb(store, base, parent=workdir))
             base_hdrs = read_rpmdb(base_db)
         removed = _removed_headers(base_hdrs, remove)
         dropped = set(remove)
@@ -467,11 +468,16 @@ def _graft_rpmdb(
     remove: Sequence[str],
     when: int,
 ) -> None:
+    """The new rpmdb: ``base_db`` (assemble's private checkout of the base's) extended in
+    place, not copied once more."""
     with tempfile.TemporaryDirectory(prefix="rpmdb-", dir=workdir) as tmp:
-        dest = Path(tmp) / "rpm"
-        write_rpmdb(
-            dest, base=base_db, install=[p.head for p in packages], erase=remove, timestamp=when
-        )
+        install = [p.head for p in packages]
+        if base_db is not None and has_sqlite_db(base_db):
+            dest = base_db
+            extend_rpmdb(dest, install=install, erase=remove, timestamp=when)
+        else:
+            dest = Path(tmp) / "rpm"
+            write_rpmdb(dest, base=base_db, install=install, erase=remove, timestamp=when)
         # modes independent of the umask, so the tree id is the same on every machine
         dest.chmod(0o755)
         for child in dest.iterdir():

@@ -74,11 +74,28 @@ def write_rpmdb(
     ``install`` holds package heads (see the module doc); ``erase`` holds NEVRAs of
     packages in ``base``. ``dest`` must not exist.
     """
-    if base is not None and (base / "rpmdb.sqlite").exists():
+    if base is not None and has_sqlite_db(base):
         shutil.copytree(base, dest, copy_function=shutil.copy2, symlinks=True)
     else:
         dest.mkdir(parents=True)
-    if install or erase or not (dest / "rpmdb.sqlite").exists():
+    extend_rpmdb(dest, install=install, erase=erase, timestamp=timestamp)
+
+
+def has_sqlite_db(dbpath: Path) -> bool:
+    """Whether ``dbpath`` holds a database :func:`extend_rpmdb` can extend in place."""
+    return (dbpath / "rpmdb.sqlite").exists()
+
+
+def extend_rpmdb(
+    dbpath: Path, *, install: Sequence[bytes], erase: Sequence[str] = (), timestamp: int = 0
+) -> None:
+    """Add ``install`` to and drop ``erase`` from the database in ``dbpath``, in place.
+
+    For a private copy of a base's database that nothing else uses (the caller's
+    checkout): extending it saves copying a database that lists every file of the
+    base. An empty ``dbpath`` gets a new database.
+    """
+    if install or erase or not has_sqlite_db(dbpath):
         with tempfile.TemporaryDirectory(prefix="strata-rpmdb-") as tmp:
             heads = []
             for i, head in enumerate(install):
@@ -86,8 +103,8 @@ def write_rpmdb(
                 path.write_bytes(head)
                 heads.append(path)
             with _source_date_epoch(timestamp), rpm_macros({"_pkgverify_level": "none"}):
-                _run(dest, heads, erase)
-    _finish(dest)
+                _run(dbpath, heads, erase)
+    _finish(dbpath)
 
 
 def _run(dbpath: Path, heads: Sequence[Path], erase: Sequence[str]) -> None:

@@ -152,12 +152,13 @@ def read_rpmdb(dbpath: Path) -> list[Header]:
 
 
 @contextmanager
-def checkout_rpmdb(store: Store, rev: str) -> Iterator[Path]:
+def checkout_rpmdb(store: Store, rev: str, *, parent: Path | None = None) -> Iterator[Path]:
     """A private copy of a commit's rpmdb directory (empty when the commit has none).
 
     A copy, not hardlinks: opening an sqlite database may write beside and into it.
+    ``parent``: where to make it (default: the system's temp directory).
     """
-    with tempfile.TemporaryDirectory(prefix="strata-rpmdb-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="strata-rpmdb-", dir=parent) as tmp:
         dest = Path(tmp) / "rpm"
         for where in (RPMDB_DIR, LEGACY_RPMDB_DIR):  # older bases keep it in /usr/share/rpm
             if store.subtree(rev, where) is not None:
