@@ -16,21 +16,22 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pygit2
 
-from core import atomic, commits, refs
+from core import atomic, commits, gitpack, refs, treemeta
 from core.checkout import checkout_tree
 from core.devino import DevInoCache
 from core.errors import StoreError
 from core.faults import fault_point
-from core.gitpack import OBJ_COMMIT, OBJ_TREE, PackWriter
+from core.gitpack import OBJ_BLOB, OBJ_COMMIT, OBJ_TREE, PackWriter
 from core.importdir import DirImporter
 from core.maintenance import maybe_consolidate, prune_store
-from core.objects import FileObjects
+from core.objects import FileObjects, read_xattrs
 from core.storetypes import (
     CommitInfo,
     DiffEntry,
@@ -158,9 +159,18 @@ class Store:
             timestamp=timestamp,
         )
 
-    def write_dir_tree(self, src: Path) -> str:
+    def write_dir_tree(self, src: Path, *, adopt: bool = False) -> str:
+        """The tree id of the directory ``src``; its files become objects.
+
+        ``adopt=True``: the caller hands ``src``'s regular files over (nothing changes
+        them again; they are only removed): each new one becomes its object by a
+        hardlink instead of a copy, its mtime set to the objects' 0. For a large file
+        written just to be committed, e.g. an rpmdb listing every path of an OS.
+        """
         importer = DirImporter(self.writer, self.objects, self.devino_cache, workers=COMMIT_WORKERS)
         try:
+            if adopt:
+                self._adopt_files(Path(src))
             oid = importer.import_dir(Path(src))
         except BaseException:
             # pending objects stay (an open TreeEditor may use some; unreferenced ones are
@@ -170,6 +180,45 @@ class Store:
         self.flush()
         self.files_read = importer.files_read
         return oid.hex()
+
+    def _adopt_files(self, src: Path) -> None:
+        """Link each new regular file of ``src`` into the object store as its object.
+
+        The dev/ino cache then answers for every file, so the import that follows
+        neither reads nor copies them again. A file with other links (it may be seen
+        elsewhere) or one the store cannot link (another filesystem, an object left
+        damaged by a crash) is left to the import's ordinary copy.
+        """
+        cache = self.devino_cache
+        for root, _dirs, names in os.walk(src):
+            for name in names:
+                path = os.path.join(root, name)
+                try:
+                    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                except OSError:
+                    continue  # a symlink (ELOOP): the import handles it
+                try:
+                    st = os.fstat(fd)
+                    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+                        continue
+                    meta = FileMeta(st.st_uid, st.st_gid, st.st_mode, read_xattrs(fd))
+                    sha, size = self.objects.hash_file(fd)
+                    header = treemeta.file_header(meta, size, sha)
+                    oid = gitpack.object_id(OBJ_BLOB, header)
+                    hexid = oid.hex()
+                    if self.objects.present(hexid, size) is not None:
+                        self.writer.add(OBJ_BLOB, header, oid)
+                        cache.record(os.fstat(fd), oid)
+                        continue
+                    os.utime(fd, ns=(0, 0))
+                    try:
+                        os.link(path, self.objects.spath(hexid))
+                    except OSError:
+                        continue
+                    self.writer.add(OBJ_BLOB, header, oid)
+                    cache.record_object(os.fstat(fd), oid)
+                finally:
+                    os.close(fd)
 
     def commit_tree(
         self,

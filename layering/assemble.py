@@ -469,7 +469,7 @@ def _graft_rpmdb(
     when: int,
 ) -> None:
     """The new rpmdb: ``base_db`` (assemble's private checkout of the base's) extended in
-    place, not copied once more."""
+    place, imported by linking its files into the store rather than copying them."""
     with tempfile.TemporaryDirectory(prefix="rpmdb-", dir=workdir) as tmp:
         install = [p.head for p in packages]
         if base_db is not None and has_sqlite_db(base_db):
@@ -482,7 +482,7 @@ def _graft_rpmdb(
         dest.chmod(0o755)
         for child in dest.iterdir():
             child.chmod(0o644)
-        tree = store.write_dir_tree(dest)
+        tree = store.write_dir_tree(dest, adopt=True)
     _ensure_dirs(editor, RPMDB_DIR)
     if editor.exists(RPMDB_DIR):
         editor.remove(RPMDB_DIR)
