@@ -252,6 +252,8 @@ def test_kill_9_at_each_step_of_a_stage_with_a_spare(tmp_path: Path) -> None:
     completed = run_child(probe / "sysroot", "stage", 0)
     assert completed.returncode == 0, completed.stderr
     total = int(completed.stdout.strip())
+    assert spare.ready(probe / "sysroot") == []  # the stage took the spare
+    assert total > 5  # the take's rename and the patch's unlinks are among the steps
     for kill_at in kill_points(total, limit=6):
         work = tmp_path / f"kill-{kill_at}"
         subprocess.run(["cp", "-a", str(template.path.parent), str(work)], check=True)
