@@ -14,11 +14,14 @@ This module is the facade the rest of Strata uses; the work happens in :mod:`cor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pygit2
@@ -32,6 +35,7 @@ from core.gitpack import OBJ_BLOB, OBJ_COMMIT, OBJ_TREE, PackWriter
 from core.importdir import DirImporter
 from core.maintenance import maybe_consolidate, prune_store
 from core.objects import FileObjects, read_xattrs
+from core.scratch import scratch_dir
 from core.storetypes import (
     CommitInfo,
     DiffEntry,
@@ -73,6 +77,7 @@ class Store:
         self.reader = ObjectReader(repo, self.writer)
         self._cache: DevInoCache | None = None
         self.files_read = 0  # files hashed by the last write_dir_tree (cache misses)
+        self._batch: _Batch | None = None  # open while batch() runs
 
     # -- opening ------------------------------------------------------------------------
 
@@ -130,10 +135,52 @@ class Store:
 
     def _make_durable(self) -> None:
         self.flush()
+        if self._batch is not None:
+            self._batch.deferred = True  # the batch's end makes it durable
+            return
+        self._sync()
+
+    def _sync(self) -> None:
+        self.flush()
         atomic.syncfs(self.path)
         if self._cache is not None:
             # only now: a cache entry must never name an object a crash could still lose
             self._cache.save()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One durability point for a whole operation instead of one per ref.
+
+        ``syncfs`` waits for every dirty page of the filesystem (other processes'
+        too), so a ``syncfs`` before each ref move costs an operation that moves many
+        refs (two per imported package) dearly. Inside the block ``commit_tree`` and
+        ``set_ref`` do not wait for the disk and refs are only queued (``resolve`` and
+        ``refs`` see them); when it ends, the objects written are made durable by one
+        ``syncfs``, then every queued ref moves (see :func:`core.refs.write_refs`).
+        A crash inside the block moves no ref. When the block raises, what it queued
+        still moves: those refs name complete commits, as they would without a batch.
+        A batch opened inside another joins it.
+        """
+        if self._batch is not None:
+            yield
+            return
+        self._batch = _Batch()
+        try:
+            yield
+        except BaseException:
+            batch, self._batch = self._batch, None
+            with contextlib.suppress(Exception):  # the error to report is the first one
+                self._settle(batch)
+            raise
+        batch, self._batch = self._batch, None
+        self._settle(batch)
+
+    def _settle(self, batch: _Batch) -> None:
+        if batch.refs:
+            with scratch_dir(self.path / "tmp", "strata-refs-") as tmp:
+                refs.write_refs(self.git_dir, batch.refs, tmp_dir=tmp, sync=self._sync)
+        elif batch.deferred:
+            self._sync()
 
     # -- writing ------------------------------------------------------------------------
 
@@ -242,7 +289,7 @@ class Store:
         self._make_durable()
         fault_point("commit-before-ref")
         if branch is not None:
-            refs.write_ref(self.git_dir, branch, oid.hex())
+            self._move_ref(branch, oid.hex())
             fault_point("commit-after-ref")
         return oid.hex()
 
@@ -264,12 +311,14 @@ class Store:
 
     def resolve(self, rev: str) -> str:
         """Ref name, full or abbreviated commit id -> full commit id."""
-        try:
-            ref = self.repo.references.get(refs.PREFIX + rev) if rev else None
-        except (ValueError, pygit2.GitError):
-            ref = None
-        if ref is not None:
-            commit = str(ref.target)
+        commit = self._batch.refs.get(rev) if self._batch is not None else None
+        if commit is None:
+            try:
+                ref = self.repo.references.get(refs.PREFIX + rev) if rev else None
+            except (ValueError, pygit2.GitError):
+                ref = None
+            commit = str(ref.target) if ref is not None else None
+        if commit is not None:
             if self.reader.object_type(bytes.fromhex(commit)) != OBJ_COMMIT:
                 raise StoreError(
                     f"Ref {rev!r} points to {commit}, which is missing or not a commit",
@@ -295,6 +344,8 @@ class Store:
         return bytes.fromhex(self.commit_info(rev_or_tree).tree)
 
     def _is_ref(self, name: str) -> bool:
+        if self._batch is not None and name in self._batch.refs:
+            return True
         return (self.git_dir / refs.PREFIX / name).is_file()
 
     def commit_info(self, rev: str) -> CommitInfo:
@@ -365,15 +416,31 @@ class Store:
     # -- refs and maintenance -----------------------------------------------------------
 
     def refs(self, prefix: str = "") -> dict[str, str]:
-        return refs.list_refs(self.repo, prefix)
+        found = refs.list_refs(self.repo, prefix)
+        if self._batch is not None:
+            found.update((k, v) for k, v in self._batch.refs.items() if k.startswith(prefix))
+            found = dict(sorted(found.items()))
+        return found
 
     def set_ref(self, name: str, commit: str) -> None:
         refs.check_ref_name(name)
         commit_id = self.resolve(commit)
         self._make_durable()
-        refs.write_ref(self.git_dir, name, commit_id)
+        self._move_ref(name, commit_id)
+
+    def _move_ref(self, name: str, commit: str) -> None:
+        """Write the ref now (its objects are durable), or queue it in the open batch."""
+        if self._batch is not None:
+            refs.check_ref_name(name)
+            self._batch.refs[name] = commit
+        else:
+            refs.write_ref(self.git_dir, name, commit)
 
     def delete_ref(self, name: str) -> None:
+        if self._batch is not None and self._batch.refs.pop(name, None) is not None:
+            with contextlib.suppress(StoreError):  # it may only ever have been queued
+                refs.delete_ref(self.repo, self.git_dir, name)
+            return
         refs.delete_ref(self.repo, self.git_dir, name)
 
     def fsck(self) -> list[str]:
@@ -383,3 +450,11 @@ class Store:
 
     def prune(self, extra_roots: Iterable[str] = ()) -> PruneStats:
         return prune_store(self, extra_roots)
+
+
+@dataclass
+class _Batch:
+    """What an open :meth:`Store.batch` defers: ref moves, and whether to sync at all."""
+
+    refs: dict[str, str] = field(default_factory=dict)
+    deferred: bool = False

@@ -480,16 +480,20 @@ class Engine:
                 paths, cached = fetcher.download(remote)
             text = f"Downloaded {len(paths)} packages ({cached} already cached)."
             return Result(Outcome.DOWNLOADED, text, notices=tuple(change.notices))
-        obtained = fetcher.obtain(remote)
-        fault_point("engine-after-import")
-        fetched = iter(obtained.packages)
-        wanted = [*tx.install, *(p for _, p in tx.replace)]
-        imported = [
-            self._import_local(fetcher, p) if p.repo == COMMANDLINE else next(fetched)
-            for p in wanted
-        ]
-        layered, replacing = imported[: len(tx.install)], imported[len(tx.install) :]
-        commit = self._build_commit(change, tx, layered + replacing, digest, work)
+        # One durability point for everything written until the commit (package
+        # imports, their refs, the layered commit): a syncfs per ref would wait on
+        # every dirty page of the filesystem each time.
+        with self.store.batch():
+            obtained = fetcher.obtain(remote)
+            fault_point("engine-after-import")
+            fetched = iter(obtained.packages)
+            wanted = [*tx.install, *(p for _, p in tx.replace)]
+            imported = [
+                self._import_local(fetcher, p) if p.repo == COMMANDLINE else next(fetched)
+                for p in wanted
+            ]
+            layered, replacing = imported[: len(tx.install)], imported[len(tx.install) :]
+            commit = self._build_commit(change, tx, layered + replacing, digest, work)
         fault_point("engine-after-commit")
         with self.progress.step("Staging"):
             deployment = self.sysroot.deploy(self.osname, commit, origin)

@@ -202,33 +202,39 @@ class PackageFetcher:
     def download(self, packages: Sequence[PackageRef]) -> tuple[list[Path], int]:
         """Download (and verify) what is not cached yet; for ``--download-only``."""
         paths, cached = [], 0
-        for pkg in packages:
-            if not self._needs_fetch(pkg, find_cached(self.store, pkg.checksum)):
-                cached += 1
-                continue
-            path = self._download(pkg)
-            self._verify(pkg, path)
-            paths.append(path)
+        with self.store.batch():  # the signature markers' refs move together
+            for pkg in packages:
+                if not self._needs_fetch(pkg, find_cached(self.store, pkg.checksum)):
+                    cached += 1
+                    continue
+                path = self._download(pkg)
+                self._verify(pkg, path)
+                paths.append(path)
         return paths, cached
 
     def obtain(self, packages: Sequence[PackageRef]) -> Obtained:
-        """Every package imported, in input order; cached ones never touch the network."""
+        """Every package imported, in input order; cached ones never touch the network.
+
+        Every ref the imports move (two per package, plus signature markers) moves at
+        one durability point, the end of the store batch (the caller's, if it has one).
+        """
         found: list[ImportedPackage | None] = [
             find_cached(self.store, p.checksum) for p in packages
         ]
         todo = [i for i, pkg in enumerate(found) if self._needs_fetch(packages[i], pkg)]
         paths: dict[int, Path] = {}
         if todo:
-            with self.progress.step("Downloading"):
-                for i in todo:
-                    paths[i] = self._download(packages[i])
-                    self._verify(packages[i], paths[i])
-            with self.progress.step("Importing"):
-                for i in todo:
-                    if found[i] is None:
-                        found[i] = self.import_file(paths[i], packages[i].checksum)
-                    else:
-                        paths[i].unlink(missing_ok=True)
+            with self.store.batch():
+                with self.progress.step("Downloading"):
+                    for i in todo:
+                        paths[i] = self._download(packages[i])
+                        self._verify(packages[i], paths[i])
+                with self.progress.step("Importing"):
+                    for i in todo:
+                        if found[i] is None:
+                            found[i] = self.import_file(paths[i], packages[i].checksum)
+                        else:
+                            paths[i].unlink(missing_ok=True)
         imported = tuple(p for p in found if p is not None)
         return Obtained(imported, len(packages) - len(todo), len(todo))
 

@@ -186,21 +186,22 @@ def import_rpm(store: Store, path: Path, *, compose: bool = False) -> ImportedPa
         tree = editor.write()
     header_blob = bytes(hdr.unload())
     name = _str(hdr[rpm.RPMTAG_NAME])
-    commit = store.commit_tree(
-        tree,
-        subject=f"Import {label}",
-        metadata={
-            "strata.nevra": label,
-            "strata.name": name,
-            "strata.sha256": sha,
-            "strata.compose": "true" if compose else "false",
-            "strata.import-version": IMPORT_VERSION,
-            "strata.rpmhead": base64.b64encode(head).decode(),
-        },
-        timestamp=IMPORT_TIMESTAMP,
-    )
-    fault_point("import-before-ref")
-    store.set_ref(ref_name(key), commit)
+    with store.batch():  # one durability point for the commit and its ref
+        commit = store.commit_tree(
+            tree,
+            subject=f"Import {label}",
+            metadata={
+                "strata.nevra": label,
+                "strata.name": name,
+                "strata.sha256": sha,
+                "strata.compose": "true" if compose else "false",
+                "strata.import-version": IMPORT_VERSION,
+                "strata.rpmhead": base64.b64encode(head).decode(),
+            },
+            timestamp=IMPORT_TIMESTAMP,
+        )
+        fault_point("import-before-ref")
+        store.set_ref(ref_name(key), commit)
     return ImportedPackage(
         sha256=key, nevra=label, name=name, commit=commit, tree=tree, header=header_blob, head=head
     )
