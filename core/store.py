@@ -240,10 +240,12 @@ class Store:
         for root, _dirs, names in os.walk(src):
             for name in names:
                 path = os.path.join(root, name)
+                if not stat.S_ISREG(os.lstat(path).st_mode):
+                    continue  # symlinks, fifos (an open would block): left to the import
                 try:
-                    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
                 except OSError:
-                    continue  # a symlink (ELOOP): the import handles it
+                    continue
                 try:
                     st = os.fstat(fd)
                     if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
+from core.errors import StoreError
 from core.store import Store
 
 
@@ -54,3 +57,11 @@ def test_present_objects_and_shared_files_are_left_alone(tmp_path: Path) -> None
     assert os.stat(tmp_path / "elsewhere").st_mtime_ns == mtime
     assert store.read_file(tree, "big") == b"other\n"
     assert store.fsck() == []
+
+
+def test_special_files_are_refused_as_without_adopt(tmp_path: Path) -> None:
+    store = Store.init(tmp_path / "repo")
+    src = _tree(store.path / "tmp" / "src", b"data\n")
+    os.mkfifo(src / "sub" / "fifo")
+    with pytest.raises(StoreError, match="fifos are not allowed"):
+        store.write_dir_tree(src, adopt=True)
