@@ -117,16 +117,59 @@ def _alive(store: Store, commit: str) -> bool:
         return False
 
 
-def prepare(sysroot_path: Path, store: Store, commit: str) -> bool:
+def hold_build_lock(sysroot_path: Path) -> int | None:
+    """Take the builder lock on behalf of a builder about to be started: an fd holding it
+    (to pass to that process, which hands it to :func:`prepare`), or None when a builder
+    is at work. From the moment a command leaves a builder behind, :func:`wait_for_builder`
+    then waits for it, even before its interpreter has started."""
+    root = spare_root(sysroot_path)
+    root.mkdir(exist_ok=True)
+    fd = os.open(root / ".build-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def is_build_lock(sysroot_path: Path, fd: int) -> bool:
+    """Whether ``fd`` (say, inherited) is open on this sysroot's builder lock file."""
+    try:
+        mine, theirs = os.stat(spare_root(sysroot_path) / ".build-lock"), os.fstat(fd)
+    except OSError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
+
+
+@contextmanager
+def _builder_lock(root: Path, lock_fd: int | None) -> Iterator[bool]:
+    if lock_fd is None:
+        with _lock_file(root / ".build-lock", wait=False) as held:
+            yield held
+        return
+    try:
+        yield True  # held since hold_build_lock(); released when this fd closes
+    finally:
+        os.close(lock_fd)
+
+
+def prepare(sysroot_path: Path, store: Store, commit: str, *, lock_fd: int | None = None) -> bool:
     """Make a ready spare of ``commit`` (a full commit id); False if another builder runs.
 
+    ``lock_fd``: the builder lock, already held (:func:`hold_build_lock`); closed here.
     Keeps one ready spare: the others are dropped once this one is in. Raises
     StoreError, leaving nothing behind, when the commit is unknown or vanishes (a prune)
     while the spare is built.
     """
     root = spare_root(sysroot_path)
-    root.mkdir(parents=True, exist_ok=True)
-    with _lock_file(root / ".build-lock", wait=False) as held:
+    try:
+        root.mkdir(exist_ok=True)  # never its parents: a sysroot removed meanwhile stays so
+    except BaseException:
+        if lock_fd is not None:
+            os.close(lock_fd)
+        raise
+    with _builder_lock(root, lock_fd) as held:
         if not held:
             return False
         sweep(root)  # what a killed builder left, and trash

@@ -326,19 +326,28 @@ class Sysroot:
         self.repo.checkout(commit, tmp, hardlink=True)
         return StagingInfo()
 
-    def prepare_spare(self, commit: str | None = None) -> str | None:
+    def prepare_spare(self, commit: str | None = None, *, lock_fd: int | None = None) -> str | None:
         """Check ``commit`` (default: the first deployment's) out as a spare for the next
         deployment to patch (:mod:`core.spare`). Takes no sysroot lock: meant to run in
         the background. The commit prepared; None if another builder runs or nothing is
-        deployed."""
+        deployed. ``lock_fd``: the builder lock, already held (``spare.hold_build_lock``),
+        closed here whatever happens."""
         if commit is None:
             first = next(iter(self.deployments()), None)
             if first is None:
+                if lock_fd is not None:
+                    os.close(lock_fd)
                 return None
             commit = first.checksum
         with _context(f"Preparing a spare checkout of {commit}"):
-            commit = self.repo.resolve(commit)
-            return commit if spare.prepare(self.path, self.repo, commit) else None
+            try:
+                commit = self.repo.resolve(commit)
+            except BaseException:
+                if lock_fd is not None:
+                    os.close(lock_fd)
+                raise
+            done = spare.prepare(self.path, self.repo, commit, lock_fd=lock_fd)
+            return commit if done else None
 
     def _cleanup_leftovers(self) -> None:
         """Remove what an interrupted command left: temp dirs, unreferenced deployments."""

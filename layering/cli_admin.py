@@ -108,9 +108,11 @@ def _prepare_spare(args: argparse.Namespace, ctx: Context) -> int:
     from layering import spare_jobs  # noqa: PLC0415 - pygit2 only once a verb runs
 
     sysroot = _open(ctx)
+    lock_fd = None
     if args.background:
+        lock_fd = spare_jobs.inherited_lock(ctx.sysroot)
         spare_jobs.lower_priority()
-    done = spare_jobs.prepare_now(sysroot, wait=True)
+    done = spare_jobs.prepare_now(sysroot, wait=True, lock_fd=lock_fd)
     if args.background:
         return 0
     if done.commit is None:

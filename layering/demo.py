@@ -23,6 +23,7 @@ from typing import Any
 
 import rpm
 
+from core import spare
 from fixtures import realistic
 from fixtures.repos import make_repo, write_repo_file, write_treefile
 
@@ -200,12 +201,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="strata-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    scenario = Scenario(workdir)
     try:
-        Scenario(workdir).walk()
+        scenario.walk()
     except RuntimeError as err:
         print(f"\ndemo failed: {err}", file=sys.stderr)
         return 1
     finally:
+        # The last command left a spare checkout being prepared in the background.
+        spare.wait_for_builder(scenario.sysroot)
         if args.keep is None:
             shutil.rmtree(workdir, ignore_errors=True)
     print("\nDone: strace was layered onto an immutable base, removed, and carried over a rebase.")

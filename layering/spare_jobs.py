@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from core.sysroot import Sysroot
 
 ENV = "STRATA_SPARE"
+LOCK_ENV = "STRATA_SPARE_BUILD_LOCK"  # parent -> background builder: the held lock's fd
 
 
 class SpareMode(StrEnum):
@@ -80,16 +81,38 @@ def after_command(sysroot_path: Path, mode: SpareMode) -> None:
 
 def spawn_builder(sysroot_path: Path) -> None:
     """Start ``admin prepare-spare --background``, detached: its own session, no stdio
-    inherited (a caller reading this command's output to EOF must not wait for it)."""
+    inherited (a caller reading this command's output to EOF must not wait for it). The
+    builder lock is taken here and handed over, so whoever waits for builders (the next
+    ``prepare-spare``, a script removing the sysroot) waits for this one from now on."""
     argv = [sys.executable, "-m", "layering.cli", "--sysroot", str(sysroot_path)]
-    subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [*argv, "admin", "prepare-spare", "--background"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        cwd="/",
-    )
+    lock_fd = spare.hold_build_lock(sysroot_path)
+    env = dict(os.environ)
+    env.pop(LOCK_ENV, None)
+    if lock_fd is not None:
+        env[LOCK_ENV] = str(lock_fd)
+    try:
+        subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [*argv, "admin", "prepare-spare", "--background"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd="/",
+            env=env,
+            pass_fds=() if lock_fd is None else (lock_fd,),
+        )
+    finally:
+        if lock_fd is not None:
+            os.close(lock_fd)  # the builder's copy keeps the lock
+
+
+def inherited_lock(sysroot_path: Path) -> int | None:
+    """The builder lock a background builder was handed, if it really is that lock."""
+    value = os.environ.get(LOCK_ENV, "")
+    if not value.isdigit():
+        return None
+    fd = int(value)
+    return fd if spare.is_build_lock(sysroot_path, fd) else None
 
 
 def lower_priority() -> None:
@@ -110,18 +133,22 @@ class Prepared:
     built: bool  # False: it was ready already
 
 
-def prepare_now(sysroot: Sysroot, *, wait: bool) -> Prepared:
+def prepare_now(sysroot: Sysroot, *, wait: bool, lock_fd: int | None = None) -> Prepared:
     """Make sure the first deployment's spare is ready. With ``wait``, a builder already
-    at work is waited for first (it is likely building this very spare)."""
+    at work is waited for first (it is likely building this very spare). ``lock_fd``:
+    the builder lock, held already (a background builder's); closed here."""
     start = time.monotonic()
-    if wait:
+    if wait and lock_fd is None:
         spare.wait_for_builder(sysroot.path)
     commit = wanted(sysroot)
     if commit is None:
+        if lock_fd is not None:
+            os.close(lock_fd)
         deployments = sysroot.deployments()
         first = deployments[0].checksum if deployments else None
         return Prepared(first, time.monotonic() - start, built=False)
-    while sysroot.prepare_spare(commit) is None and wait:
+    while sysroot.prepare_spare(commit, lock_fd=lock_fd) is None and wait:
+        lock_fd = None
         spare.wait_for_builder(sysroot.path)  # another builder won the race: wait again
         if commit in spare.ready(sysroot.path):
             break

@@ -13,12 +13,12 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from core import spare
 from tests.conftest import needs_bwrap, needs_rpmbuild
 from tests.e2e.cli_pkg_support import World
 
@@ -131,12 +131,10 @@ def test_the_default_prepares_it_in_the_background(world: World) -> None:
     # The command returns (its output pipes closed: the builder inherits no stdio) ...
     strata(world.sysroot, "uninstall", "tool", mode="background")
     commit = default_commit(world)
-    # ... and a detached builder it left prepares the new default's spare on its own.
-    deadline = time.monotonic() + 60
-    while ready(world.sysroot) != [commit] and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # ... holding the builder lock for the detached builder it started, so waiting for
+    # builders right away waits for that one, even before its interpreter is up.
+    spare.wait_for_builder(world.sysroot)
     assert ready(world.sysroot) == [commit]
-    # prepare-spare waits for any builder still at work, then finds it ready.
     out = strata(world.sysroot, "admin", "prepare-spare", mode="off").stdout
     assert out.strip() == f"Spare checkout of {commit} was ready"
 
