@@ -129,7 +129,16 @@ class Store:
         return self._cache
 
     def flush(self) -> None:
-        """Write pending git objects as a pack (not yet durable: see :meth:`_make_durable`)."""
+        """Write pending git objects as a pack (not yet durable: see :meth:`_make_durable`).
+
+        Inside a :meth:`batch` the objects stay pending until the batch ends (this
+        process reads them through :attr:`reader`, which sees pending objects), so an
+        operation writes one pack, not one per package and commit: fewer small packs,
+        and their consolidation comes ~10x less often.
+        """
+        if self._batch is not None:
+            self._batch.deferred = True
+            return
         if self.writer.finish():
             maybe_consolidate(self)
 
@@ -176,6 +185,7 @@ class Store:
         self._settle(batch)
 
     def _settle(self, batch: _Batch) -> None:
+        self.flush()
         if batch.refs:
             with scratch_dir(self.path / "tmp", "strata-refs-") as tmp:
                 refs.write_refs(self.git_dir, batch.refs, tmp_dir=tmp, sync=self._sync)
