@@ -16,7 +16,13 @@ from triggers.mutability import Mutability
 from triggers.overrides import DEFAULT_OVERRIDES, Override, OverrideAction, Overrides
 from triggers.plan import plan_packages
 from triggers.runner import Sandbox, SandboxResult
-from triggers.scripts import PackageInfo, install_order, read_header, read_headers
+from triggers.scripts import (
+    PackageInfo,
+    install_order,
+    read_file_triggers,
+    read_header,
+    read_headers,
+)
 
 
 def plan_scripts(
@@ -32,10 +38,21 @@ def plan_scripts(
     ``compose=True``: every package is "layered" (building a base from nothing).
     """
     ordered = install_order([*base, *layered] if compose else list(layered))
+    if compose:
+        return plan_packages(read_headers(ordered), (), compose=True, overrides=overrides)
+    new = read_headers(ordered)
+    # Base files only matter as input of file triggers: read those under their prefixes.
+    prefixes = {
+        prefix
+        for trigger in (
+            *(t for pkg in new for t in pkg.file_triggers),
+            *(t for hdr in base for t in read_file_triggers(hdr)),
+        )
+        for prefix in trigger.prefixes
+    }
     return plan_packages(
-        read_headers(ordered),
-        () if compose else read_headers(base),
-        compose=compose,
+        new,
+        read_headers(base, files_under=tuple(sorted(prefixes))),
         overrides=overrides,
     )
 

@@ -309,3 +309,36 @@ def test_interpreter_from_the_tree_runs_the_body(root: Path, tmp_path: Path) -> 
     )
     upper, _ = layer([bashy], [], root, tmp_path)
     assert (upper / "usr/share/tb-arr").read_text() == "3 1\n"
+
+
+def test_plan_reads_base_files_only_under_trigger_prefixes_and_plans_the_same() -> None:
+    from triggers import plan_packages  # noqa: PLC0415 - the unfiltered reference
+    from triggers.scripts import install_order, read_headers  # noqa: PLC0415
+
+    base = [
+        build_rpm(
+            "tb-libowner",
+            files={f"/usr/lib64/tb-lib{i}.so.1": f"{i}" for i in range(3)}
+            | {f"/usr/share/tb-doc/{i}": "d" for i in range(50)},
+            file_triggers=[FileTrigger(("/usr/lib64/",), kind="transfiletriggerin", body="true")],
+        ),
+        build_rpm("tb-plain", files={f"/usr/share/tb-plain/{i}": "p" for i in range(50)}),
+    ]
+    layered = [
+        build_rpm(
+            "tb-newlib",
+            files={"/usr/lib64/tb-new.so.1": "n", "/usr/share/tb-new/x": "x"},
+            file_triggers=[FileTrigger(("/usr/share/tb-plain/",), body="true")],
+        )
+    ]
+    new, old = [hdr(p) for p in layered], [hdr(p) for p in base]
+    planned = plan_scripts(new, old)
+    reference = plan_packages(read_headers(install_order(new)), read_headers(old))
+    assert planned == reference
+    stdins = [s.stdin for s in planned.scripts]
+    assert ("/usr/lib64/tb-lib0.so.1", "/usr/lib64/tb-lib1.so.1", "/usr/lib64/tb-lib2.so.1",
+            "/usr/lib64/tb-new.so.1") in stdins  # fmt: skip
+    # Only what a trigger prefix covers is read of the base's file lists.
+    kept = read_headers(old, files_under=("/usr/lib64/", "/usr/share/tb-plain/"))
+    assert [len(p.files) for p in kept] == [3, 50]
+    assert read_headers(old, files_under=())[0].files == ()
