@@ -99,14 +99,43 @@ def _short_lock(root: Path) -> Iterator[None]:
 
 def _trash(root: Path, name: str) -> None:
     """Move a ready spare out of the ready names, for a later sweep (under the short lock)."""
+    _to_trash(root, root / name)
+
+
+def _to_trash(root: Path, tree: Path) -> None:
     trash = Path(tempfile.mkdtemp(prefix=".trash-", dir=root))
     fd = os.open(trash, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # a sweep must not take it before the rename
         (trash / MARKER).touch()
-        os.rename(root / name, trash / "tree")
+        try:
+            os.rename(tree, trash / "tree")
+        except BaseException:
+            (trash / MARKER).unlink()
+            os.rmdir(trash)
+            raise
     finally:
         os.close(fd)
+
+
+def sweep_trash(sysroot_path: Path) -> list[str]:
+    """Remove the trash and any builder leftovers nobody holds (what prepare does first)."""
+    root = spare_root(sysroot_path)
+    return sweep(root) if root.is_dir() else []
+
+
+def discard(sysroot_path: Path, tree: Path) -> bool:
+    """Move ``tree`` (a deployment being removed) to the trash, for the next builder's
+    sweep to remove: one rename while a user waits instead of unlinking a whole tree
+    (0.7 s at 100k files). False, nothing moved, when that is not possible (another
+    filesystem); the caller then removes it itself."""
+    root = spare_root(sysroot_path)
+    try:
+        root.mkdir(exist_ok=True)
+        _to_trash(root, tree)
+    except OSError:
+        return False
+    return True
 
 
 def _alive(store: Store, commit: str) -> bool:

@@ -84,6 +84,11 @@ def _context(what: str) -> AbstractContextManager[None]:
 class Sysroot:
     """One sysroot directory (``/`` on a real host)."""
 
+    # A removed deployment goes to the spare trash (one rename), removed by the next
+    # spare builder's sweep, instead of being unlinked while the command runs. Set by
+    # the CLI when a background builder follows every mutating command.
+    defer_removals = False
+
     def __init__(self, path: Path, repo: Store) -> None:
         self.path = path
         self.repo = repo
@@ -274,7 +279,9 @@ class Sysroot:
     def _remove_deployment(self, key: DeploymentKey) -> None:
         self._origin_path(key).unlink(missing_ok=True)
         fault_point("undeploy-after-origin")
-        remove_tree(self._key_path(key))
+        path = self._key_path(key)
+        if not (self.defer_removals and path.is_dir() and spare.discard(self.path, path)):
+            remove_tree(path)
 
     def _allocate(self, osname: str, checksum: str) -> DeploymentKey:
         """libostree's serial: one more than the highest of this commit in the stateroot."""

@@ -142,6 +142,7 @@ def prepare_now(sysroot: Sysroot, *, wait: bool, lock_fd: int | None = None) -> 
         spare.wait_for_builder(sysroot.path)
     commit = wanted(sysroot)
     if commit is None:
+        spare.sweep_trash(sysroot.path)  # deployments a command removed (defer_removals)
         if lock_fd is not None:
             os.close(lock_fd)
         deployments = sysroot.deployments()

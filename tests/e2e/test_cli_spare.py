@@ -7,6 +7,7 @@ sysroot walks through the steps in file order.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -137,6 +138,32 @@ def test_the_default_prepares_it_in_the_background(world: World) -> None:
     assert ready(world.sysroot) == [commit]
     out = strata(world.sysroot, "admin", "prepare-spare", mode="off").stdout
     assert out.strip() == f"Spare checkout of {commit} was ready"
+
+
+def test_a_replaced_staged_deployment_goes_to_the_trash_for_the_builder(world: World) -> None:
+    strata(world.sysroot, "install", "tool", mode="background")
+    spare.wait_for_builder(world.sysroot)
+    staged = world.status()[0]
+    assert staged["staged"]
+    old_path = world.deployment_path(staged)
+    root = world.sysroot / "ostree" / "spare"
+    # Hold the builder lock: the builder the next command leaves must wait for it.
+    fd = os.open(root / ".build-lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        strata(world.sysroot, "uninstall", "tool", mode="background")
+        # The replaced staged deployment is gone from the stateroot at once: renamed
+        # into the trash, not removed while the command ran.
+        assert not old_path.exists()
+        trash = [n for n in os.listdir(root) if n.startswith(".trash-")]
+        assert len(trash) == 1 and (root / trash[0] / "tree" / "usr").is_dir()
+    finally:
+        os.close(fd)
+    # The builder that command left (it could not be handed the lock held here, so it
+    # may still be starting) or prepare-spare, whichever is first, sweeps the trash.
+    strata(world.sysroot, "admin", "prepare-spare", mode="off")
+    assert not [n for n in os.listdir(root) if n.startswith(".trash-")]
+    assert ready(world.sysroot) == [default_commit(world)]
 
 
 def test_prepare_spare_is_idempotent(world: World) -> None:
