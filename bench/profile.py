@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bench import bases
 from bench.report import size_label
+from bench.scenarios import spare_argv
 
 RATE = 500  # samples per second
 
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     with tempfile.TemporaryDirectory(dir=bases.cache_dir()) as tmp:
         sysroot = bases.fresh_sysroot(base, Path(tmp) / "sysroot")
+        bases.run(spare_argv(sysroot))  # the spare a host has between two commands
         subprocess.run(["sync"], check=True)
         strata = bases.strata_argv(
             "--sysroot", str(sysroot), "--json-progress", "install", "strace"
@@ -82,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                     *strata[3:]]  # fmt: skip
             proc = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=bases.ROOT)
             print("\n".join(proc.stdout.splitlines()[: args.top + 10]))
+        bases.run(spare_argv(sysroot))  # wait for the builder it left before removing
         print("steps (--json-progress):")
         for line in proc.stderr.splitlines():
             if line.startswith("{") and '"step-end"' in line:
