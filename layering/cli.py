@@ -136,14 +136,9 @@ def _spare_mode(args: argparse.Namespace) -> SpareMode | None:
         return None
     if any(getattr(args, flag, False) for flag in ("dry_run", "download_only", "check")):
         return None
-    from layering.spare_jobs import SpareMode, spare_mode  # noqa: PLC0415 - mutating verbs only
+    from layering.spare_jobs import before_command  # noqa: PLC0415 - mutating verbs only
 
-    mode = spare_mode()
-    if mode is SpareMode.BACKGROUND:
-        from core.sysroot import Sysroot  # noqa: PLC0415 - mutating verbs only
-
-        Sysroot.defer_removals = True  # the builder that follows sweeps them
-    return mode
+    return before_command()
 
 
 def _print_traceback() -> None:

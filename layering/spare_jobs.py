@@ -49,6 +49,18 @@ def spare_mode(environ: Mapping[str, str] = os.environ) -> SpareMode:
         ) from None
 
 
+def before_command(environ: Mapping[str, str] = os.environ) -> SpareMode:
+    """The mode for the mutating command about to run (ConfigError, before it changes
+    anything, for a bad value). With a background builder to follow, the deployments
+    the command removes go to the spare trash for that builder to sweep."""
+    mode = spare_mode(environ)
+    if mode is SpareMode.BACKGROUND:
+        from core.sysroot import Sysroot  # noqa: PLC0415 - pygit2 only for mutating verbs
+
+        Sysroot.defer_removals = True
+    return mode
+
+
 def wanted(sysroot: Sysroot) -> str | None:
     """The commit a spare should hold now: the first deployment's, unless that spare is
     ready already (or nothing is deployed)."""
