@@ -146,6 +146,10 @@ def read_rpmdb(dbpath: Path) -> list[Header]:
     if not any(dbpath.glob("rpmdb.sqlite")) and not any(dbpath.glob("Packages*")):
         return []
     with transaction_set(dbpath) as ts:
+        # The database comes out of the store, whose objects are named by their sha256
+        # (`strata fsck` checks them): re-checking every header's digest as it is read
+        # costs 3/4 of the read (27 of 35 ms for a 100k-file base), for nothing.
+        ts.setVSFlags(VSFLAGS | rpm._RPMVSF_NODIGESTS | rpm.RPMVSF_NOHDRCHK)
         ts.openDB()
         headers = list(ts.dbMatch())
     return sorted(headers, key=nevra)
