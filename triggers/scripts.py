@@ -200,7 +200,7 @@ def read_header(hdr: Any, *, files_under: tuple[str, ...] | None = None) -> Pack
     a base of 100k files is not turned into 100k Python strings for nothing.
     """
     epoch = hdr[rpm.RPMTAG_EPOCH]
-    names = _list(hdr[rpm.RPMTAG_FILENAMES]) if files_under != () else []
+    names = _list(hdr[rpm.RPMTAG_FILENAMES]) if _may_have_files(hdr, files_under) else []
     if files_under:
         wanted = tuple(p.encode("utf-8", "surrogateescape") for p in files_under)
         names = [f for f in names if f.startswith(wanted if isinstance(f, bytes) else files_under)]
@@ -215,6 +215,18 @@ def read_header(hdr: Any, *, files_under: tuple[str, ...] | None = None) -> Pack
         triggers=_triggers(hdr),
         file_triggers=read_file_triggers(hdr),
     )
+
+
+def _may_have_files(hdr: Any, files_under: tuple[str, ...] | None) -> bool:
+    """Whether any file of ``hdr`` can start with one of ``files_under``, judged from its
+    directory names alone (a few per package, where file names are thousands)."""
+    if files_under is None:
+        return True
+    for value in _list(hdr[rpm.RPMTAG_DIRNAMES]):
+        d = _text(value)
+        if d.startswith(files_under) or any(p.startswith(d) for p in files_under):
+            return True
+    return False
 
 
 def read_file_triggers(hdr: Any) -> tuple[FileTrigger, ...]:
