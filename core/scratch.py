@@ -11,15 +11,17 @@ or too young to be marked) is left alone.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 MARKER = ".strata-scratch"
+SUFFIX = ".scratch"  # every scratch directory's name ends so, marked yet or not
 
 
 @contextmanager
@@ -31,12 +33,18 @@ def scratch_dir(parent: Path, prefix: str, *, own_tempfiles: bool = False) -> It
     nothing in the host's ``/tmp`` either: the sweep takes it with the rest.
     """
     parent.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    with creating(parent):  # a sweep waits until the marker is in
+        path = Path(tempfile.mkdtemp(prefix=prefix, suffix=SUFFIX, dir=parent))
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            (path / MARKER).touch()
+        except BaseException:
+            os.close(fd)
+            shutil.rmtree(path, ignore_errors=True)
+            raise
     previous = tempfile.tempdir
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        (path / MARKER).touch()
         if own_tempfiles:
             (path / "tmp").mkdir()
             tempfile.tempdir = str(path / "tmp")
@@ -49,16 +57,45 @@ def scratch_dir(parent: Path, prefix: str, *, own_tempfiles: bool = False) -> It
             os.close(fd)
 
 
+def creating(parent: Path) -> AbstractContextManager[None]:
+    """Hold while making and marking a directory :func:`sweep` is to know (shared)."""
+    return _parent_lock(parent, fcntl.LOCK_SH)
+
+
+@contextmanager
+def _parent_lock(parent: Path, how: int) -> Iterator[None]:
+    """A flock on ``parent`` itself: shared while a scratch directory is being made and
+    marked, exclusive while sweeping, so a sweep never meets a directory still on its
+    way to being marked, and an unmarked one it meets is a creator killed half-way."""
+    fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, how)
+        yield
+    finally:
+        os.close(fd)
+
+
 def sweep(parent: Path) -> list[str]:
     """Remove the scratch directories under ``parent`` no live process holds; their names."""
-    removed: list[str] = []
     try:
-        names = sorted(os.listdir(parent))
+        with _parent_lock(parent, fcntl.LOCK_EX):
+            return _sweep(parent)
     except FileNotFoundError:
-        return removed
-    for name in names:
+        return []
+
+
+def _sweep(parent: Path) -> list[str]:
+    removed: list[str] = []
+    for name in sorted(os.listdir(parent)):
         path = parent / name
-        if path.is_symlink() or not (path / MARKER).is_file():
+        if path.is_symlink():
+            continue
+        if not (path / MARKER).is_file():
+            # Killed between mkdtemp and the marker: ours by its name, and empty.
+            if name.endswith(SUFFIX) and path.is_dir() and not any(os.scandir(path)):
+                with contextlib.suppress(OSError):
+                    os.rmdir(path)
+                    removed.append(name)
             continue
         try:
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)

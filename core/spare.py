@@ -35,7 +35,7 @@ from core.atomic import fsync_dir, syncfs
 from core.checkout_patch import count_changes
 from core.errors import StoreError
 from core.faults import fault_point
-from core.scratch import MARKER, scratch_dir, sweep
+from core.scratch import MARKER, SUFFIX, creating, scratch_dir, sweep
 from core.store import Store
 
 # The largest change a spare is patched across. Patching costs about what checking the
@@ -103,11 +103,12 @@ def _trash(root: Path, name: str) -> None:
 
 
 def _to_trash(root: Path, tree: Path) -> None:
-    trash = Path(tempfile.mkdtemp(prefix=".trash-", dir=root))
-    fd = os.open(trash, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
+    with creating(root):  # a sweep never meets it unmarked
+        trash = Path(tempfile.mkdtemp(prefix=".trash-", suffix=SUFFIX, dir=root))
+        fd = os.open(trash, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         fcntl.flock(fd, fcntl.LOCK_EX)  # a sweep must not take it before the rename
         (trash / MARKER).touch()
+    try:
         try:
             os.rename(tree, trash / "tree")
         except BaseException:

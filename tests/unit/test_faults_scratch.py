@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.scratch import scratch_dir, sweep
+from core.scratch import SUFFIX, creating, scratch_dir, sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,6 +54,32 @@ def test_sweep_removes_what_a_dead_process_left_and_spares_live_ones(tmp_path: P
         assert live.is_dir()
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "not-ours"])
     assert [p.name for p in tmp_path.iterdir()] == ["not-ours"]
+
+
+def test_sweep_removes_a_scratch_dir_killed_before_its_marker(tmp_path: Path) -> None:
+    # What mkdtemp leaves when the process dies before the marker: empty, unmarked, but
+    # named as scratch dirs are. An unmarked dir of another name, or one with content,
+    # is not Strata's to remove.
+    (tmp_path / f"strata-engine-x1y2{SUFFIX}").mkdir()
+    (tmp_path / "not-ours").mkdir()
+    (tmp_path / f"full{SUFFIX}").mkdir()
+    (tmp_path / f"full{SUFFIX}" / "data").write_text("x")
+    assert sweep(tmp_path) == [f"strata-engine-x1y2{SUFFIX}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"full{SUFFIX}", "not-ours"]
+
+
+def test_a_sweep_waits_for_a_scratch_dir_being_made(tmp_path: Path) -> None:
+    # Between mkdtemp and the marker a creator holds the parent shared: a sweep (which
+    # holds it exclusively) cannot run in that window.
+    with creating(tmp_path):
+        blocked = subprocess.run(
+            ["flock", "--nonblock", "--exclusive", str(tmp_path), "true"], check=False
+        )
+    assert blocked.returncode == 1
+    free = subprocess.run(
+        ["flock", "--nonblock", "--exclusive", str(tmp_path), "true"], check=False
+    )
+    assert free.returncode == 0
 
 
 def test_own_tempfiles_keeps_python_temp_files_inside_the_scratch_dir(tmp_path: Path) -> None:
