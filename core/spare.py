@@ -178,27 +178,20 @@ def _builder_lock(root: Path, lock_fd: int | None) -> Iterator[bool]:
         with _lock_file(root / ".build-lock", wait=False) as held:
             yield held
         return
-    try:
-        yield True  # held since hold_build_lock(); released when this fd closes
-    finally:
-        os.close(lock_fd)
+    yield True  # held since hold_build_lock(), until the caller closes lock_fd
 
 
 def prepare(sysroot_path: Path, store: Store, commit: str, *, lock_fd: int | None = None) -> bool:
     """Make a ready spare of ``commit`` (a full commit id); False if another builder runs.
 
-    ``lock_fd``: the builder lock, already held (:func:`hold_build_lock`); closed here.
+    ``lock_fd``: the builder lock, already held (:func:`hold_build_lock`); the caller
+    keeps it open until this returns, and closes it.
     Keeps one ready spare: the others are dropped once this one is in. Raises
     StoreError, leaving nothing behind, when the commit is unknown or vanishes (a prune)
     while the spare is built.
     """
     root = spare_root(sysroot_path)
-    try:
-        root.mkdir(exist_ok=True)  # never its parents: a sysroot removed meanwhile stays so
-    except BaseException:
-        if lock_fd is not None:
-            os.close(lock_fd)
-        raise
+    root.mkdir(exist_ok=True)  # never its parents: a sysroot removed meanwhile stays so
     with _builder_lock(root, lock_fd) as held:
         if not held:
             return False

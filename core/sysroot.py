@@ -337,22 +337,15 @@ class Sysroot:
         """Check ``commit`` (default: the first deployment's) out as a spare for the next
         deployment to patch (:mod:`core.spare`). Takes no sysroot lock: meant to run in
         the background. The commit prepared; None if another builder runs or nothing is
-        deployed. ``lock_fd``: the builder lock, already held (``spare.hold_build_lock``),
-        closed here whatever happens."""
+        deployed. ``lock_fd``: the builder lock, already held (``spare.hold_build_lock``)
+        by the caller, who closes it."""
         if commit is None:
             first = next(iter(self.deployments()), None)
             if first is None:
-                if lock_fd is not None:
-                    os.close(lock_fd)
                 return None
             commit = first.checksum
         with _context(f"Preparing a spare checkout of {commit}"):
-            try:
-                commit = self.repo.resolve(commit)
-            except BaseException:
-                if lock_fd is not None:
-                    os.close(lock_fd)
-                raise
+            commit = self.repo.resolve(commit)
             done = spare.prepare(self.path, self.repo, commit, lock_fd=lock_fd)
             return commit if done else None
 

@@ -112,7 +112,7 @@ def _prepare_spare(args: argparse.Namespace, ctx: Context) -> int:
     if args.background:
         lock_fd = spare_jobs.inherited_lock(ctx.sysroot)
         spare_jobs.lower_priority()
-    done = spare_jobs.prepare_now(sysroot, wait=True, lock_fd=lock_fd)
+    done = spare_jobs.prepare_now(sysroot, lock_fd=lock_fd)
     if args.background:
         return 0
     if done.commit is None:

@@ -61,14 +61,17 @@ def before_command(environ: Mapping[str, str] = os.environ) -> SpareMode:
     return mode
 
 
+def default_commit(sysroot: Sysroot) -> str | None:
+    """The first deployment's commit: what the next command builds on."""
+    deployments = sysroot.deployments()
+    return deployments[0].checksum if deployments else None
+
+
 def wanted(sysroot: Sysroot) -> str | None:
     """The commit a spare should hold now: the first deployment's, unless that spare is
     ready already (or nothing is deployed)."""
-    deployments = sysroot.deployments()
-    if not deployments:
-        return None
-    commit = deployments[0].checksum
-    return None if commit in spare.ready(sysroot.path) else commit
+    commit = default_commit(sysroot)
+    return None if commit is None or commit in spare.ready(sysroot.path) else commit
 
 
 def after_command(sysroot_path: Path, mode: SpareMode) -> None:
@@ -145,24 +148,23 @@ class Prepared:
     built: bool  # False: it was ready already
 
 
-def prepare_now(sysroot: Sysroot, *, wait: bool, lock_fd: int | None = None) -> Prepared:
-    """Make sure the first deployment's spare is ready. With ``wait``, a builder already
-    at work is waited for first (it is likely building this very spare). ``lock_fd``:
-    the builder lock, held already (a background builder's); closed here."""
+def prepare_now(sysroot: Sysroot, *, lock_fd: int | None = None) -> Prepared:
+    """Make sure the first deployment's spare is ready, waiting first for a builder at
+    work (it is likely building this very spare). ``lock_fd``: the builder lock, held
+    already (a background builder's); closed here."""
     start = time.monotonic()
-    if wait and lock_fd is None:
-        spare.wait_for_builder(sysroot.path)
-    commit = wanted(sysroot)
-    if commit is None:
-        spare.sweep_trash(sysroot.path)  # deployments a command removed (defer_removals)
+    try:
+        if lock_fd is None:
+            spare.wait_for_builder(sysroot.path)
+        commit = default_commit(sysroot)
+        if commit is None or commit in spare.ready(sysroot.path):
+            spare.sweep_trash(sysroot.path)  # deployments a command removed (defer_removals)
+            return Prepared(commit, time.monotonic() - start, built=False)
+        while sysroot.prepare_spare(commit, lock_fd=lock_fd) is None:
+            spare.wait_for_builder(sysroot.path)  # another builder won the race: wait again
+            if commit in spare.ready(sysroot.path):
+                break
+        return Prepared(commit, time.monotonic() - start, built=True)
+    finally:
         if lock_fd is not None:
             os.close(lock_fd)
-        deployments = sysroot.deployments()
-        first = deployments[0].checksum if deployments else None
-        return Prepared(first, time.monotonic() - start, built=False)
-    while sysroot.prepare_spare(commit, lock_fd=lock_fd) is None and wait:
-        lock_fd = None
-        spare.wait_for_builder(sysroot.path)  # another builder won the race: wait again
-        if commit in spare.ready(sysroot.path):
-            break
-    return Prepared(commit, time.monotonic() - start, built=True)
