@@ -8,6 +8,7 @@ overlay whose upper directory collects every write. See docs/triggers.md.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from triggers.execute import run_scripts
@@ -19,7 +20,7 @@ from triggers.runner import Sandbox, SandboxResult
 from triggers.scripts import (
     PackageInfo,
     install_order,
-    read_file_triggers,
+    read_files,
     read_header,
     read_headers,
 )
@@ -41,20 +42,16 @@ def plan_scripts(
     if compose:
         return plan_packages(read_headers(ordered), (), compose=True, overrides=overrides)
     new = read_headers(ordered)
+    old = read_headers(base, files_under=())
     # Base files only matter as input of file triggers: read those under their prefixes.
-    prefixes = {
-        prefix
-        for trigger in (
-            *(t for pkg in new for t in pkg.file_triggers),
-            *(t for hdr in base for t in read_file_triggers(hdr)),
-        )
-        for prefix in trigger.prefixes
-    }
-    return plan_packages(
-        new,
-        read_headers(base, files_under=tuple(sorted(prefixes))),
-        overrides=overrides,
+    prefixes = tuple(
+        sorted({p for pkg in (*new, *old) for t in pkg.file_triggers for p in t.prefixes})
     )
+    old = tuple(
+        replace(info, files=read_files(hdr, files_under=prefixes))
+        for info, hdr in zip(old, base, strict=True)
+    )
+    return plan_packages(new, old, overrides=overrides)
 
 
 __all__ = [

@@ -192,29 +192,35 @@ def _file_triggers(hdr: Any, prefix: str, kind: ScriptKind) -> tuple[FileTrigger
 
 
 def read_header(hdr: Any, *, files_under: tuple[str, ...] | None = None) -> PackageInfo:
-    """Turn one ``rpm.hdr`` into a ``PackageInfo``.
-
-    ``files_under``: keep only the files starting with one of these prefixes (all when
-    None). A base package's files only ever reach a plan as the input of a file
-    trigger, so the prefixes of every file trigger in play are all that is needed, and
-    a base of 100k files is not turned into 100k Python strings for nothing.
-    """
+    """Turn one ``rpm.hdr`` into a ``PackageInfo``, with the files of
+    :func:`read_files` (all of them when ``files_under`` is None)."""
     epoch = hdr[rpm.RPMTAG_EPOCH]
-    names = _list(hdr[rpm.RPMTAG_FILENAMES]) if _may_have_files(hdr, files_under) else []
-    if files_under:
-        wanted = tuple(p.encode("utf-8", "surrogateescape") for p in files_under)
-        names = [f for f in names if f.startswith(wanted if isinstance(f, bytes) else files_under)]
     return PackageInfo(
         name=_text(hdr[rpm.RPMTAG_NAME]),
         epoch=None if epoch is None else int(epoch),
         version=_text(hdr[rpm.RPMTAG_VERSION]),
         release=_text(hdr[rpm.RPMTAG_RELEASE]),
         arch=_text(hdr[rpm.RPMTAG_ARCH] or "noarch"),
-        files=tuple(_text(f) for f in names),
+        files=read_files(hdr, files_under=files_under),
         scripts=_scriptlets(hdr),
         triggers=_triggers(hdr),
-        file_triggers=read_file_triggers(hdr),
+        file_triggers=(
+            _file_triggers(hdr, "FILETRIGGER", ScriptKind.FILETRIGGERIN)
+            + _file_triggers(hdr, "TRANSFILETRIGGER", ScriptKind.TRANSFILETRIGGERIN)
+        ),
     )
+
+
+def read_files(hdr: Any, *, files_under: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """The files of ``hdr``; with ``files_under``, only those starting with one of these
+    prefixes. A base package's files only ever reach a plan as the input of a file
+    trigger, so the prefixes of every file trigger in play are all that is needed, and
+    a base of 100k files is not turned into 100k Python strings for nothing."""
+    names = _list(hdr[rpm.RPMTAG_FILENAMES]) if _may_have_files(hdr, files_under) else []
+    if files_under:
+        wanted = tuple(p.encode("utf-8", "surrogateescape") for p in files_under)
+        names = [f for f in names if f.startswith(wanted if isinstance(f, bytes) else files_under)]
+    return tuple(_text(f) for f in names)
 
 
 def _may_have_files(hdr: Any, files_under: tuple[str, ...] | None) -> bool:
@@ -227,12 +233,6 @@ def _may_have_files(hdr: Any, files_under: tuple[str, ...] | None) -> bool:
         if d.startswith(files_under) or any(p.startswith(d) for p in files_under):
             return True
     return False
-
-
-def read_file_triggers(hdr: Any) -> tuple[FileTrigger, ...]:
-    return _file_triggers(hdr, "FILETRIGGER", ScriptKind.FILETRIGGERIN) + _file_triggers(
-        hdr, "TRANSFILETRIGGER", ScriptKind.TRANSFILETRIGGERIN
-    )
 
 
 def read_headers(
