@@ -70,7 +70,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(PY) -m layering.demo
+	$(PY) -m fixtures.demo
 
 test: setup
 	$(PY) -m pytest -q tests

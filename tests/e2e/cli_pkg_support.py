@@ -21,7 +21,7 @@ from core.store import Store
 from core.sysroot import Sysroot
 from fixtures.repos import make_repo, write_repo_file
 from fixtures.rpms import build_rpm
-from layering import status as status_mod
+from layering.cli import status as status_mod
 
 OS = "testos"
 REF_V1 = "testos/base/v1"

@@ -22,9 +22,9 @@ import yaml
 
 from fixtures import realistic
 from fixtures import rpms as rpms_module
+from fixtures.demo import OSNAME, REF_V1, Scenario, package_name
 from fixtures.repos import make_repo, write_repo_file
 from fixtures.rpms import FileKind, FileSpec, Script, Trigger, build_rpm
-from layering.demo import OSNAME, REF_V1, Scenario, package_name
 
 USER = "foo"
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from core.lock import sysroot_lock
+from core.sysroot.lock import sysroot_lock
 from fixtures.rpms import FileKind, FileSpec, build_rpm
 from tests.conftest import needs_bwrap, needs_rpmbuild
 from tests.e2e import reliability_rpms as crafted

@@ -149,7 +149,7 @@ def test_usage_errors_exit_2(sysroot: Path) -> None:
 def test_a_held_lock_fails_at_once_naming_the_holder(sysroot: Path) -> None:
     commit(sysroot, TREE, "testos/base", "1")
     code = (
-        "import sys, time; from pathlib import Path; from core.lock import sysroot_lock\n"
+        "import sys, time; from pathlib import Path; from core.sysroot.lock import sysroot_lock\n"
         "with sysroot_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(30)\n"
     )
     holder = subprocess.Popen(

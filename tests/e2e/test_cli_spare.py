@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from core import spare
+from core.sysroot import spare
 from tests.conftest import needs_bwrap, needs_rpmbuild
 from tests.e2e.cli_pkg_support import World
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from fixtures import realistic
+from fixtures.demo import REF_V1, REF_V2, Scenario, package_name
 from fixtures.repos import serve_http
-from layering.demo import REF_V1, REF_V2, Scenario, package_name
 from tests.conftest import needs_bwrap, needs_rpmbuild
 
 pytestmark = [needs_bwrap, needs_rpmbuild]

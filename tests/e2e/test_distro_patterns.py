@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from layering.demo import OSNAME, Scenario
+from fixtures.demo import OSNAME, Scenario
 from tests.conftest import needs_bwrap, needs_rpmbuild
 from tests.e2e import distro_support as distro
 

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 from core.atomic import TEMP_PREFIX
-from core.bootloader import read_entries
 from core.sysroot import Sysroot
+from core.sysroot.bootloader import read_entries
 
 BASE_ETC = {
     "usr/etc/hostname": "base\n",

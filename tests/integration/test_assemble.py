@@ -14,11 +14,11 @@ from core.progress import QuietProgress
 from core.store import Store
 from fixtures.realistic import base_packages, strace_packages
 from fixtures.rpms import FileKind, FileSpec, build_rpm
-from layering.assemble import assemble, cached_checkout
-from layering.cli_db import diff_packages
-from layering.rpmdb import write_rpmdb
-from layering.rpmheaders import read_packages
-from layering.rpmimport import ImportedPackage, import_rpm
+from layering.cli.db import diff_packages
+from layering.rpm.assemble import assemble, cached_checkout
+from layering.rpm.headers import read_packages
+from layering.rpm.importer import ImportedPackage, import_rpm
+from layering.rpm.rpmdb import write_rpmdb
 from tests.conftest import needs_bwrap, needs_rpmbuild
 
 pytestmark = [needs_rpmbuild, needs_bwrap]

@@ -13,9 +13,9 @@ from core.progress import QuietProgress
 from core.store import Store
 from fixtures.repos import make_repo, write_repo_file
 from fixtures.rpms import build_rpm
-from layering.compose import compose_tree
-from layering.rpmheaders import read_packages
-from layering.treefile import load
+from layering.engine.compose import compose_tree
+from layering.engine.treefile import load
+from layering.rpm.headers import read_packages
 from tests.conftest import needs_rpmbuild
 from tests.integration.engine_gpg_support import can_sign, make_key, sign
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.store import Store
-from layering.base_context import load_repos, releasever, repo_variables, tree_file_reader
+from layering.engine.base_context import load_repos, releasever, repo_variables, tree_file_reader
 
 
 @pytest.fixture

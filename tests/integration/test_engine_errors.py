@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from core.errors import StoreError, SysrootError
-from core.origin import Origin
 from core.progress import QuietProgress
 from core.sysroot import Sysroot
-from layering.engine import Engine, Options, Outcome
-from layering.origin_state import RequestError
+from core.sysroot.origin import Origin
+from layering.engine.engine import Engine, Options, Outcome
+from layering.engine.origin_state import RequestError
 
 
 def test_no_deployment_to_build_on(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from core.errors import FetchError
 from core.progress import QuietProgress
 from core.store import Store
 from fixtures.rpms import build_rpm
-from layering.fetching import (
+from layering.engine.fetching import (
     PackageFetcher,
     find_cached,
     keep_local_rpm,

@@ -8,7 +8,7 @@ import pytest
 
 from core.errors import FetchError
 from fixtures.rpms import build_rpm
-from layering.gpg import GpgKey, load_keys, verify_package
+from layering.engine.gpg import GpgKey, load_keys, verify_package
 from tests.conftest import needs_rpmbuild
 from tests.integration.engine_gpg_support import Keys, can_sign, make_keys, private_copy, sign
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from core.origin import Origin
 from core.progress import QuietProgress
 from core.sysroot import Sysroot
+from core.sysroot.origin import Origin
 from fixtures.repos import make_repo
-from layering.engine import Engine, Outcome
+from layering.engine.engine import Engine, Outcome
 from tests.conftest import needs_bwrap, needs_rpmbuild
 from tests.e2e.cli_pkg_support import (
     BASE_TIMESTAMP,

@@ -11,7 +11,7 @@ import pytest
 from core.errors import PackageError
 from core.store import EntryKind, Store
 from fixtures.rpms import FileKind, FileSpec, build_rpm
-from layering.rpmimport import PKG_REF_PREFIX, cached_package, import_rpm
+from layering.rpm.importer import PKG_REF_PREFIX, cached_package, import_rpm
 from tests.conftest import needs_rpmbuild
 
 pytestmark = needs_rpmbuild

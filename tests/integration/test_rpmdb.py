@@ -11,9 +11,9 @@ import pytest
 from core.errors import PackageError
 from core.store import Store
 from fixtures.rpms import build_rpm
-from layering.rpmdb import write_rpmdb
-from layering.rpmheaders import nevra, read_rpmdb
-from layering.rpmimport import import_rpm
+from layering.rpm.headers import nevra, read_rpmdb
+from layering.rpm.importer import import_rpm
+from layering.rpm.rpmdb import write_rpmdb
 from tests.conftest import needs_rpmbuild
 
 pytestmark = needs_rpmbuild

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from core.origin import Origin
 from core.progress import QuietProgress
 from core.store import Store
 from core.sysroot import Sysroot
+from core.sysroot.origin import Origin
 from fixtures.repos import make_repo
 from fixtures.rpms import build_rpm
-from layering.engine import Engine, Outcome
-from layering.rpmdb import extend_rpmdb, write_rpmdb
-from layering.rpmheaders import nevra, read_rpmdb
-from layering.rpmimport import import_rpm
+from layering.engine.engine import Engine, Outcome
+from layering.rpm.headers import nevra, read_rpmdb
+from layering.rpm.importer import import_rpm
+from layering.rpm.rpmdb import extend_rpmdb, write_rpmdb
 from solver.base import base_cache_path
 from tests.conftest import needs_bwrap, needs_rpmbuild
 from tests.e2e.cli_pkg_support import (

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from store_trees import D, F, L, build, sample_tree
 
-from core.checkout_patch import count_changes, patch_checkout
 from core.errors import StoreError
 from core.store import Store
+from core.store.checkout_patch import count_changes, patch_checkout
 
 NAMES = st.sampled_from(["a", "b", "c", "dir", "x.y", "Ω"])
 OWNERS = st.sampled_from([0, 7, 1000])

@@ -13,11 +13,10 @@ from sysroot_helpers import BASE_ETC, check_consistent, commit, leftovers, new_s
 from test_spare_patch import snapshot
 from test_sysroot_crash import kill_points, run_child
 
-from core import spare
 from core.errors import StoreError
-from core.origin import Origin
 from core.store import Store
-from core.sysroot import StagingInfo, Sysroot
+from core.sysroot import StagingInfo, Sysroot, spare
+from core.sysroot.origin import Origin
 
 ROOT = Path(__file__).resolve().parents[2]
 ORIGIN = Origin("os/base", layered=False)
@@ -214,7 +213,7 @@ def test_a_deploy_killed_after_taking_a_spare_leaves_no_temp(tmp_path: Path) -> 
     sysroot, base, nxt = setup(tmp_path)
     assert sysroot.prepare_spare() == base
     code = (
-        "import sys\nfrom pathlib import Path\nfrom core.origin import Origin\n"
+        "import sys\nfrom pathlib import Path\nfrom core.sysroot.origin import Origin\n"
         "from core.sysroot import Sysroot\n"
         "origin = Origin('os/base', layered=False)\n"
         "Sysroot.open(Path(sys.argv[1])).deploy('os', 'os/next', origin)\n"

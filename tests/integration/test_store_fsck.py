@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from store_trees import D, F, L, build, snapshot
 
-from core import gitpack
 from core.errors import StoreError
-from core.store import Store
+from core.store import Store, gitpack
 
 
 def _store(tmp_path: Path) -> tuple[Store, str, str]:

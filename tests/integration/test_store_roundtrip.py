@@ -246,7 +246,7 @@ def test_hardlink_checkout_falls_back_to_copies_across_filesystems(tmp_path: Pat
 
 def _raw_tree(store: Store, entries: list[tuple[int, bytes, bytes]]) -> str:
     """A tree no Strata commit produces, written straight into the store's object database."""
-    from core import gitpack, treemeta
+    from core.store import gitpack, treemeta
 
     dirmeta = store.writer.add(gitpack.OBJ_BLOB, treemeta.dir_header(FileMeta.directory()))
     data = b"".join(
@@ -305,7 +305,7 @@ def test_failed_commit_leaves_the_store_usable(tmp_path: Path) -> None:
 def test_parallel_checkout_matches_sequential(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from core import checkout
+    from core.store import checkout
 
     tree = D(
         {f"d{i}": D({f"s{j}": D({"f": F(b"%d" % j, 0o600)}) for j in range(6)}) for i in range(8)}

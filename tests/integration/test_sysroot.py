@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sysroot_helpers import BASE_ETC, check_consistent, commit, leftovers, new_sysroot
 
-from core.bootloader import read_entries
 from core.errors import ConfigError, StrataError, SysrootError
-from core.origin import Origin
 from core.sysroot import Sysroot
+from core.sysroot.bootloader import read_entries
+from core.sysroot.origin import Origin
 
 ORIGIN = Origin("os/base", layered=False)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sysroot_helpers import BASE_ETC, check_consistent, commit, leftovers, new_sysroot
 
-from core.origin import Origin
 from core.sysroot import Sysroot
+from core.sysroot.origin import Origin
 
 ROOT = Path(__file__).resolve().parents[2]
 ORIGIN = Origin("os/base", layered=False)
@@ -24,7 +24,7 @@ ORIGIN = Origin("os/base", layered=False)
 CHILD = """
 import os, signal, sys
 from pathlib import Path
-from core.origin import Origin
+from core.sysroot.origin import Origin
 from core.sysroot import Sysroot
 
 path, op, kill_at = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])

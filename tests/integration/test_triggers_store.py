@@ -15,7 +15,7 @@ from triggers import run_scripts
 from triggers.model import Script, ScriptKind, ScriptPlan
 
 pytestmark = needs_bwrap
-store_mod = pytest.importorskip("core.store")
+store_mod = pytest.importorskip("core.store.repo")
 
 
 def test_script_rewriting_checked_out_files_leaves_store_and_fsck_clean(tmp_path: Path) -> None:

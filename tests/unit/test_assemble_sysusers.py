@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from layering.sysusers import apply
+from layering.rpm.sysusers import apply
 
 PASSWD = b"root:x:0:0::/root:/bin/bash\nold:x:999:999::/:/sbin/nologin\n"
 GROUP = b"root:x:0:\nold:x:999:\nshared:x:500:\n"

@@ -6,7 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from core.bootloader import (
+from core.sysroot.bootloader import (
     EMPTY_BOOTCSUM,
     BootEntry,
     BootPlan,
@@ -18,7 +18,7 @@ from core.bootloader import (
     render_entry,
     write_boot_config,
 )
-from core.deployment import DeploymentKey
+from core.sysroot.deployment import DeploymentKey
 
 
 def fake_deployment(sysroot: Path, osname: str, checksum: str, serial: int = 0) -> BootPlan:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 # What the verbs import when they run, and nothing may import to build the parser.
-HEAVY = ("pygit2", "rpm", "solv", "yaml", "ssl", "urllib.request", "layering.engine")
+HEAVY = ("pygit2", "rpm", "solv", "yaml", "ssl", "urllib.request", "layering.engine.engine")
 
 SCRIPT = """
 import json, sys

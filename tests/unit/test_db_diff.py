@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from layering.cli_db import diff_packages, render_diff
-from layering.rpmheaders import PackageInfo
+from layering.cli.db import diff_packages, render_diff
+from layering.rpm.headers import PackageInfo
 
 
 def pkg(name: str, version: str, release: str = "1", epoch: int | None = None) -> PackageInfo:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from layering.origin_state import LocalPackage, Requests
-from layering.plan import LayerInfo, PackageAction, inputhash
+from layering.engine.origin_state import LocalPackage, Requests
+from layering.engine.plan import LayerInfo, PackageAction, inputhash
 
 BASE = "1" * 64
 A = PackageAction("strace-6.1-1.x86_64", "sha256:" + "a" * 64)

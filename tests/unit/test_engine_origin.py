@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from core.origin import Origin
-from layering.engine import origin_for, requests_of
-from layering.origin_state import LocalPackage, Requests
+from core.sysroot.origin import Origin
+from layering.engine.engine import origin_for, requests_of
+from layering.engine.origin_state import LocalPackage, Requests
 
 SHA = "a" * 64
 

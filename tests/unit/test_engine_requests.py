@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from layering.origin_state import (
+from layering.engine.origin_state import (
     LocalPackage,
     RequestError,
     Requests,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from layering.summary import (
+from layering.engine.summary import (
     REBOOT_HINT,
     Nevra,
     diff_packages,

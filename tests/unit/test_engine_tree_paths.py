@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from layering.base_context import resolve_in_tree
+from layering.engine.base_context import resolve_in_tree
 
 TREE = {
     "etc": ("dir", None),

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from core.errors import SysrootError
-from core.etcmerge import Change, build_etc, config_diff, diff_etc, normalize_etc
+from core.sysroot.etcmerge import Change, build_etc, config_diff, diff_etc, normalize_etc
 
 # A tree spec: path -> ("f", content, mode) | ("l", target) | ("d", mode)
 Spec = dict[str, tuple[Any, ...]]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from core.errors import PackageError
-from layering import filecaps, passwd, tmpfiles
-from layering.pathrules import Action, Kind, Placement, place
+from layering.rpm import filecaps, passwd, tmpfiles
+from layering.rpm.pathrules import Action, Kind, Placement, place
 
 PKG = "demo-1-1.x86_64"
 

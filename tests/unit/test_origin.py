@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import ConfigError
-from core.origin import Origin
+from core.sysroot.origin import Origin
 
 
 def test_plain_base_is_written_as_refspec() -> None:

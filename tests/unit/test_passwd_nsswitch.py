@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from layering.passwd import merged_for_scripts, split_after_scripts, with_altfiles
+from layering.rpm.passwd import merged_for_scripts, split_after_scripts, with_altfiles
 
 
 def test_altfiles_follows_files_for_passwd_and_group_only() -> None:

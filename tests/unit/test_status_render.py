@@ -6,10 +6,10 @@ import json
 import os
 from pathlib import Path
 
-from core.deployment import Deployment
-from core.origin import Origin
-from layering.plan import LayerInfo
-from layering.status import deployment_status, lock_holder, to_json, to_text
+from core.sysroot.deployment import Deployment
+from core.sysroot.origin import Origin
+from layering.cli.status import deployment_status, lock_holder, to_json, to_text
+from layering.engine.plan import LayerInfo
 
 BASE = "b" * 64
 LAYERED = "c" * 64

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from core import commits, gitpack, treemeta
-from core.devino import DevInoCache
 from core.errors import StoreError
-from core.storetypes import EntryKind, FileMeta
+from core.store import commits, gitpack, treemeta
+from core.store.devino import DevInoCache
+from core.store.types import EntryKind, FileMeta
 
 
 def test_headers_round_trip_and_are_canonical() -> None:

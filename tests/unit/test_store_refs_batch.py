@@ -11,8 +11,8 @@ import pytest
 
 from core import atomic
 from core.errors import StoreError
-from core.refs import ref_path
 from core.store import FileMeta, Store
+from core.store.refs import ref_path
 
 ROOT = Path(__file__).resolve().parents[2]
 

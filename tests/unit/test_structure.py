@@ -17,7 +17,7 @@ ALLOWED = {
     "core": {"core"},
     "solver": {"solver", "core"},
     "triggers": {"triggers", "core"},
-    "layering": {"layering", "solver", "triggers", "core", "fixtures"},
+    "layering": {"layering", "solver", "triggers", "core"},
 }
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from core.bootorder import pending_and_rollback, retained, rollback_order
-from core.deployment import Deployment, DeploymentKey
 from core.errors import SysrootError
-from core.origin import Origin
+from core.sysroot.bootorder import pending_and_rollback, retained, rollback_order
+from core.sysroot.deployment import Deployment, DeploymentKey
+from core.sysroot.origin import Origin
 
 
 def dep(

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from core.errors import LockError
-from core.lock import sysroot_lock
+from core.sysroot.lock import sysroot_lock
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from core.lock import sysroot_lock
+from core.sysroot.lock import sysroot_lock
 with sysroot_lock(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(30)

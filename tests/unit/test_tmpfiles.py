@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from core.tmpfiles import apply_tmpfiles, parse_tmpfiles, read_config, read_ids
+from core.sysroot.tmpfiles import apply_tmpfiles, parse_tmpfiles, read_config, read_ids
 
 
 def deployment_with(root: Path, files: dict[str, str]) -> Path:

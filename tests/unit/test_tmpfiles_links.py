@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.tmpfiles import apply_tmpfiles, read_config, through_links
+from core.sysroot.tmpfiles import apply_tmpfiles, read_config, through_links
 
 
 def composed(root: Path) -> Path:

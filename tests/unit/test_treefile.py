@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import ConfigError
-from layering.treefile import parse
+from layering.engine.treefile import parse
 
 PATH = Path("/srv/compose/exampleos.yaml")
 GOOD = """

@@ -1,0 +1,292 @@
+"""Boot Loader Specification entries and the one atomic step that changes the boot order.
+
+libostree's conventions, kept so an ostree administrator finds their way:
+
+* ``boot/loader`` is a symlink to ``loader.0`` or ``loader.1`` (the *bootversion*). A new
+  boot order is written completely into the other directory, synced, and then the symlink
+  is replaced by rename(2). That rename is the only step that changes what boots.
+* Entries are ``loader.B/entries/ostree-N-OS.conf`` with ``version N`` where
+  ``N = number of deployments - index``: the default (index 0) has the highest version,
+  and boot loaders sort entries by version, highest first.
+* ``options`` carries ``ostree=/ostree/boot.B/OS/BOOTCSUM/BOOTSERIAL``; that path is a
+  symlink (under ``ostree/boot.B -> boot.B.0``) to the deployment directory, so the
+  deployment list is read back from the entries alone.
+* A kernel at ``usr/lib/modules/KVER/vmlinuz`` (and ``initramfs.img`` beside it) is
+  copied to ``boot/ostree/OS-BOOTCSUM/``; BOOTCSUM is the SHA-256 of kernel + initramfs.
+  ``linux``/``initrd`` paths are relative to the boot partition, as when ``/boot`` is
+  its own filesystem. A tree without a kernel is accepted and gets no such lines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.atomic import TEMP_PREFIX, fsync_dir, rename_durable, symlink_atomic, temp_name
+from core.atomic import write_text as atomic_write_text
+from core.faults import fault_point
+from core.metacopy import remove_tree
+from core.sysroot.deployment import DeploymentKey
+
+EMPTY_BOOTCSUM = hashlib.sha256(b"").hexdigest()
+_ENTRY_RE = re.compile(r"^ostree-(\d+)(-.*)?\.conf$")
+_OSTREE_ARG_RE = re.compile(r"^ostree=(/ostree/boot\.\d+/.+)$")
+
+
+@dataclass(frozen=True)
+class KernelLayout:
+    kver: str
+    kernel: Path  # inside the deployment
+    initramfs: Path | None
+    bootcsum: str
+
+
+@dataclass(frozen=True)
+class BootPlan:
+    """One deployment as the boot loader should see it, in boot order."""
+
+    key: DeploymentKey
+    root: Path
+    kargs: str = ""
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class BootEntry:
+    """A parsed BLS entry; ``target`` is the deployment its ``ostree=`` argument names."""
+
+    title: str
+    version: int
+    kargs: str  # options without ostree=
+    ostree_arg: str
+    linux: str | None
+    initrd: str | None
+    target: DeploymentKey | None
+
+
+def find_kernel(root: Path) -> KernelLayout | None:
+    modules = root / "usr" / "lib" / "modules"
+    try:
+        kvers = sorted(os.listdir(modules))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    for kver in kvers:
+        kernel = modules / kver / "vmlinuz"
+        if kernel.is_file() and not kernel.is_symlink():
+            initramfs: Path | None = modules / kver / "initramfs.img"
+            if initramfs is None or not initramfs.is_file() or initramfs.is_symlink():
+                initramfs = None
+            parts = [kernel] if initramfs is None else [kernel, initramfs]
+            digest = hashlib.sha256()
+            for part in parts:
+                with part.open("rb") as f:
+                    while chunk := f.read(1 << 20):
+                        digest.update(chunk)
+            return KernelLayout(kver, kernel, initramfs, digest.hexdigest())
+    return None
+
+
+def _os_release_name(root: Path, fallback: str) -> str:
+    for rel in ("usr/lib/os-release", "etc/os-release", "usr/etc/os-release"):
+        path = root / rel
+        if path.is_file() and not path.is_symlink():
+            fields: dict[str, str] = {}
+            for line in path.read_text(errors="replace").splitlines():
+                key, sep, value = line.partition("=")
+                if sep:
+                    fields[key.strip()] = value.strip().strip("\"'")
+            name = fields.get("PRETTY_NAME") or fields.get("ID")
+            if name:
+                return name
+    return fallback
+
+
+def render_entry(entry: BootEntry) -> str:
+    options = " ".join(part for part in (entry.kargs, entry.ostree_arg) if part)
+    lines = [f"title {entry.title}", f"version {entry.version}", f"options {options}"]
+    if entry.linux:
+        lines.append(f"linux {entry.linux}")
+    if entry.initrd:
+        lines.append(f"initrd {entry.initrd}")
+    return "\n".join(lines) + "\n"
+
+
+def parse_entry(text: str, sysroot: Path | None = None) -> BootEntry:
+    fields: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.partition(" ")
+        fields[key] = value.strip()
+    kargs, ostree_arg = [], ""
+    for arg in fields.get("options", "").split():
+        if _OSTREE_ARG_RE.match(arg):
+            ostree_arg = arg
+        else:
+            kargs.append(arg)
+    target = _resolve(sysroot, ostree_arg) if sysroot is not None and ostree_arg else None
+    try:
+        version = int(fields.get("version", "0"))
+    except ValueError:
+        version = 0
+    return BootEntry(
+        title=fields.get("title", ""),
+        version=version,
+        kargs=" ".join(kargs),
+        ostree_arg=ostree_arg,
+        linux=fields.get("linux"),
+        initrd=fields.get("initrd"),
+        target=target,
+    )
+
+
+def _resolve(sysroot: Path, ostree_arg: str) -> DeploymentKey | None:
+    """``ostree=/ostree/boot.B/OS/BOOTCSUM/N`` -> the deployment its symlink points to."""
+    link = sysroot / ostree_arg.removeprefix("ostree=").lstrip("/")
+    try:
+        target = os.readlink(link)
+    except OSError:
+        return None
+    parts = Path(target).parts
+    if len(parts) < 4 or parts[-2] != "deploy":
+        return None
+    return DeploymentKey.from_dirname(parts[-3], parts[-1])
+
+
+def current_bootversion(sysroot: Path) -> int:
+    try:
+        target = os.readlink(sysroot / "boot" / "loader")
+    except OSError:
+        return 0
+    return 1 if target == "loader.1" else 0
+
+
+def read_entries(sysroot: Path) -> list[BootEntry]:
+    """The current boot entries, highest version (the default) first."""
+    entries_dir = sysroot / "boot" / "loader" / "entries"
+    if not (sysroot / "boot" / "loader").is_symlink():
+        return []
+    try:
+        names = sorted(os.listdir(entries_dir))
+    except FileNotFoundError:
+        return []
+    entries = [
+        parse_entry((entries_dir / name).read_text(), sysroot)
+        for name in names
+        if _ENTRY_RE.match(name)
+    ]
+    return sorted(entries, key=lambda e: -e.version)
+
+
+def _install_kernel(sysroot: Path, osname: str, kernel: KernelLayout) -> tuple[str, str | None]:
+    """Copy kernel and initramfs into ``boot/ostree/OS-BOOTCSUM`` (a new dir, renamed in)."""
+    rel = f"ostree/{osname}-{kernel.bootcsum}"
+    dest = sysroot / "boot" / rel
+    kname = f"vmlinuz-{kernel.kver}"
+    iname = f"initramfs-{kernel.kver}.img" if kernel.initramfs else None
+    if not dest.is_dir():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.parent / temp_name(dest)
+        tmp.mkdir(mode=0o755)
+        for src, name in ((kernel.kernel, kname), (kernel.initramfs, iname)):
+            if src is not None and name is not None:
+                shutil.copyfile(src, tmp / name)
+                os.chmod(tmp / name, 0o644)
+                with (tmp / name).open("rb") as f:
+                    os.fsync(f.fileno())
+        fsync_dir(tmp)
+        rename_durable(tmp, dest)
+    return f"/{rel}/{kname}", (f"/{rel}/{iname}" if iname else None)
+
+
+def write_boot_config(sysroot: Path, plans: Sequence[BootPlan]) -> int:
+    """Make ``plans`` (boot order, default first) the boot configuration; return its version.
+
+    Everything is written beside the live configuration first; the final symlink rename
+    switches over. A crash before it leaves the old configuration fully intact.
+    """
+    boot, ostree_dir = sysroot / "boot", sysroot / "ostree"
+    new = 1 - current_bootversion(sysroot)
+    boot.mkdir(mode=0o755, exist_ok=True)
+    _remove_bootversion(sysroot, new)
+
+    # ostree/boot.NEW.0/OS/BOOTCSUM/BOOTSERIAL -> the deployment directory.
+    bootlinks = ostree_dir / f"boot.{new}.0"
+    bootlinks.mkdir(mode=0o755)
+    serials: dict[tuple[str, str], int] = {}
+    entries_tmp = boot / f"{TEMP_PREFIX}loader.{new}"
+    remove_tree(entries_tmp)
+    (entries_tmp / "entries").mkdir(parents=True, mode=0o755)
+    total = len(plans)
+    for index, plan in enumerate(plans):
+        osname = plan.key.osname
+        kernel = find_kernel(plan.root)
+        bootcsum = kernel.bootcsum if kernel else EMPTY_BOOTCSUM
+        bootserial = serials.get((osname, bootcsum), 0)
+        serials[(osname, bootcsum)] = bootserial + 1
+        link_dir = bootlinks / osname / bootcsum
+        link_dir.mkdir(parents=True, exist_ok=True)
+        os.symlink(
+            f"../../../deploy/{osname}/deploy/{plan.key.dirname}", link_dir / str(bootserial)
+        )
+        linux, initrd = _install_kernel(sysroot, osname, kernel) if kernel else (None, None)
+        name = _os_release_name(plan.root, osname)
+        title = f"{name} {plan.version} (ostree:{osname}:{index})".replace("  ", " ")
+        entry = BootEntry(
+            title=title,
+            version=total - index,
+            kargs=plan.kargs,
+            ostree_arg=f"ostree=/ostree/boot.{new}/{osname}/{bootcsum}/{bootserial}",
+            linux=linux,
+            initrd=initrd,
+            target=plan.key,
+        )
+        atomic_write_text(
+            entries_tmp / "entries" / f"ostree-{total - index}-{osname}.conf", render_entry(entry)
+        )
+    for dirpath, _dirs, _files in os.walk(bootlinks):
+        fsync_dir(dirpath)
+    symlink_atomic(f"boot.{new}.0", ostree_dir / f"boot.{new}")
+    fsync_dir(entries_tmp / "entries")
+    rename_durable(entries_tmp, boot / f"loader.{new}")
+    # The one atomic step: from here on the new configuration boots.
+    fault_point("boot-before-swap")
+    symlink_atomic(f"loader.{new}", boot / "loader")
+    return new
+
+
+def _remove_bootversion(sysroot: Path, version: int) -> None:
+    remove_tree(sysroot / "boot" / f"loader.{version}")
+    remove_tree(sysroot / "ostree" / f"boot.{version}")
+    ostree_dir = sysroot / "ostree"
+    if ostree_dir.is_dir():
+        for name in os.listdir(ostree_dir):
+            if name.startswith(f"boot.{version}."):
+                remove_tree(ostree_dir / name)
+
+
+def cleanup_boot(sysroot: Path) -> None:
+    """Drop the inactive bootversion, temp dirs and kernels no current entry uses."""
+    boot = sysroot / "boot"
+    if not (boot / "loader").is_symlink():
+        return
+    _remove_bootversion(sysroot, 1 - current_bootversion(sysroot))
+    for name in os.listdir(boot):
+        if name.startswith(TEMP_PREFIX):
+            remove_tree(boot / name)
+    used = set()
+    for entry in read_entries(sysroot):
+        for path in (entry.linux, entry.initrd):
+            if path:
+                used.add(path.strip("/").split("/")[1])
+    kernels = boot / "ostree"
+    if kernels.is_dir():
+        for name in os.listdir(kernels):
+            if name not in used:
+                remove_tree(kernels / name)

@@ -1,0 +1,132 @@
+"""The ``strata`` command line: argparse, one module per group of verbs.
+
+Each verb module exposes ``register(subparsers, common)``; a verb's handler takes the
+parsed arguments and a :class:`Context` and returns an exit code. Only this module
+turns :class:`core.errors.StrataError` into messages and exit codes.
+
+Every command builds the whole parser, so verb modules import what their handlers use
+(pygit2, rpm, libsolv, yaml, the engine) inside the handlers: ``strata --help`` and a usage
+error then cost the interpreter and argparse, and each verb loads only its own machinery
+(tests/unit/test_cli_startup.py keeps it so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from core.errors import StrataError
+from core.progress import JsonProgress, Progress, TextProgress
+from layering.cli import admin, compose, db, pkg, store
+from layering.cli.context import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Context, Handler
+
+if TYPE_CHECKING:
+    from layering.cli.spare_jobs import SpareMode
+
+
+def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument(
+        "--sysroot", type=Path, default=default(Path("/")), help="operate on the sysroot at DIR"
+    )
+    parser.add_argument("--os", dest="osname", default=default(None), help="the stateroot")
+    parser.add_argument(
+        "--debug", action="store_true", default=default(False), help="full tracebacks"
+    )
+    parser.add_argument(
+        "--json-progress",
+        action="store_true",
+        default=default(False),
+        help="progress as JSON lines on stderr",
+    )
+
+
+# The verb modules, in help order; each exposes ``register(subparsers, common)``.
+VERB_MODULES: tuple[ModuleType, ...] = (store, compose, admin, pkg, db)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="strata",
+        description="Hybrid image/package system for immutable Linux hosts.",
+    )
+    _add_globals(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _add_globals(common, suppress=True)
+    subparsers = parser.add_subparsers(dest="verb", metavar="VERB")
+    subparsers.required = True
+    for module in VERB_MODULES:
+        module.register(subparsers, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code) if isinstance(exit_.code, int) else EXIT_USAGE
+    progress: Progress = JsonProgress() if args.json_progress else TextProgress()
+    ctx = Context(sysroot=args.sysroot, osname=args.osname, debug=args.debug, progress=progress)
+    handler: Handler = args.func
+    try:
+        spare = _spare_mode(args)
+        code = handler(args, ctx)
+        if spare is not None and code == EXIT_OK:
+            from layering.cli.spare_jobs import after_command  # noqa: PLC0415 - mutating verbs only
+
+            after_command(ctx.sysroot, spare)
+        return code
+    except StrataError as err:
+        if args.debug:
+            _print_traceback()
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as err:
+        # The system refused a write or read no library call turned into a StrataError
+        # (a full disk while writing objects, most often): say so, never a traceback.
+        if args.debug:
+            _print_traceback()
+        print(f"error: {os_error_text(err)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _spare_mode(args: argparse.Namespace) -> SpareMode | None:
+    """How to replace the spare checkout after this verb (None: it changes no deployment).
+    Read before the verb runs, so a bad ``STRATA_SPARE`` fails with nothing changed."""
+    if not getattr(args, "spare_after", False):
+        return None
+    if any(getattr(args, flag, False) for flag in ("dry_run", "download_only", "check")):
+        return None
+    from layering.cli.spare_jobs import before_command  # noqa: PLC0415 - mutating verbs only
+
+    return before_command()
+
+
+def _print_traceback() -> None:
+    import traceback  # noqa: PLC0415 - only --debug on an error needs it; keeps start-up short
+
+    traceback.print_exc()
+
+
+def os_error_text(err: OSError) -> str:
+    """What failed and on which file, with a hint; full and read-only disks get their own."""
+    where = f" ({err.filename})" if err.filename else ""
+    what = f"{err.strerror or err}{where}"
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = "free space on that filesystem (or run `strata cleanup --base`) and retry"
+    elif err.errno == errno.EROFS:
+        hint = "the sysroot must be writable: remount it read-write, or use --sysroot"
+    else:
+        hint = "run again with --debug to see where it happened"
+    return f"{what}\n  hint: {hint}; a half-done change is cleaned up by the next command"

@@ -1,0 +1,224 @@
+"""The layering verbs of the CLI: install, uninstall, rebase, upgrade, rollback, reset,
+override, status, cleanup.
+
+Handlers parse nothing themselves and print only what the engine returns: results on
+stdout, notices on stderr. Exit 77 means "nothing changed" when the user asked for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from layering.cli.context import EXIT_OK, EXIT_UNCHANGED, EXIT_USAGE, Context, Subparsers
+
+if TYPE_CHECKING:
+    from core.sysroot import Sysroot
+    from layering.engine.engine import Engine, Options, Result
+
+# The parser is built for every command, so the engine (pygit2, rpm, libsolv, the fetcher:
+# most of a command's start-up time) is imported only by the handlers that use it.
+
+
+def _sysroot(ctx: Context) -> Sysroot:
+    from core.sysroot import Sysroot  # noqa: PLC0415 - see above
+
+    return Sysroot.open(ctx.sysroot)
+
+
+def _engine(ctx: Context) -> Engine:
+    from layering.engine.engine import Engine  # noqa: PLC0415 - see above
+
+    return Engine(_sysroot(ctx), ctx.osname, ctx.progress)
+
+
+def _options(args: argparse.Namespace) -> Options:
+    from layering.engine.engine import Options  # noqa: PLC0415 - see above
+
+    return Options(
+        dry_run=getattr(args, "dry_run", False),
+        idempotent=getattr(args, "idempotent", False),
+        allow_inactive=getattr(args, "allow_inactive", False),
+        cache_only=getattr(args, "cache_only", False),
+        download_only=getattr(args, "download_only", False),
+    )
+
+
+def _finish(result: Result, args: argparse.Namespace, ctx: Context) -> int:
+    from layering.engine.engine import Outcome  # noqa: PLC0415 - see above
+
+    if result.outcome is not Outcome.DEPLOYED:
+        for notice in result.notices:
+            ctx.progress.warning(notice)
+    if result.text:
+        print(result.text)
+    sys.stdout.flush()
+    if result.outcome is Outcome.UNCHANGED and getattr(args, "unchanged_exit_77", False):
+        return EXIT_UNCHANGED
+    return EXIT_OK
+
+
+def _install(args: argparse.Namespace, ctx: Context) -> int:
+    return _finish(_engine(ctx).install(args.packages, _options(args)), args, ctx)
+
+
+def _uninstall(args: argparse.Namespace, ctx: Context) -> int:
+    if not args.packages and not args.all:
+        print("strata uninstall: name packages to uninstall, or --all", file=sys.stderr)
+        return EXIT_USAGE
+    engine = _engine(ctx)
+    result = engine.uninstall(args.packages, remove_all=args.all, opts=_options(args))
+    return _finish(result, args, ctx)
+
+
+def _rebase(args: argparse.Namespace, ctx: Context) -> int:
+    return _finish(_engine(ctx).rebase(args.ref, _options(args)), args, ctx)
+
+
+def _upgrade(args: argparse.Namespace, ctx: Context) -> int:
+    return _finish(_engine(ctx).upgrade(_options(args), check=args.check), args, ctx)
+
+
+def _rollback(args: argparse.Namespace, ctx: Context) -> int:
+    return _finish(_engine(ctx).rollback(), args, ctx)
+
+
+def _reset(args: argparse.Namespace, ctx: Context) -> int:
+    return _finish(_engine(ctx).reset(_options(args)), args, ctx)
+
+
+def _override_remove(args: argparse.Namespace, ctx: Context) -> int:
+    return _finish(_engine(ctx).override_remove(args.packages, _options(args)), args, ctx)
+
+
+def _override_replace(args: argparse.Namespace, ctx: Context) -> int:
+    return _finish(_engine(ctx).override_replace(args.packages, _options(args)), args, ctx)
+
+
+def _override_reset(args: argparse.Namespace, ctx: Context) -> int:
+    if not args.packages and not args.all:
+        print("strata override reset: name packages, or --all", file=sys.stderr)
+        return EXIT_USAGE
+    engine = _engine(ctx)
+    result = engine.override_reset(args.packages, reset_all=args.all, opts=_options(args))
+    return _finish(result, args, ctx)
+
+
+def _status(args: argparse.Namespace, ctx: Context) -> int:
+    from layering.cli import status as status_mod  # noqa: PLC0415 - see above
+
+    sysroot = _sysroot(ctx)
+    records = status_mod.collect(sysroot, ctx.osname)
+    if args.json:
+        print(json.dumps(status_mod.to_json(records), indent=2))
+    else:
+        busy = status_mod.lock_holder(sysroot.path / "ostree" / "lock")
+        print(status_mod.to_text(records, verbose=args.verbose, busy_pid=busy))
+    return EXIT_OK
+
+
+def _cleanup(args: argparse.Namespace, ctx: Context) -> int:
+    from layering.engine import cleanup as cleaning  # noqa: PLC0415 - see above
+
+    sysroot = _sysroot(ctx)
+    report = cleaning.CleanupReport()
+    with sysroot.lock():
+        with ctx.progress.step("Pruning"):
+            # Deployments go first, so their packages count as unused below.
+            sysroot.cleanup(pending=args.pending, rollback=args.rollback)
+        caches = []
+        if args.repomd:
+            for name in ("repomd", "pkgs"):
+                if cleaning.drop_dir(sysroot.repo.path / "cache" / name):
+                    caches.append(f"cache/{name}")
+        if args.base:
+            with ctx.progress.step("Removing unused package caches"):
+                report = cleaning.drop_unused_packages(sysroot)
+                sysroot.prune()
+            caches += cleaning.drop_checkouts(sysroot)
+    report = cleaning.CleanupReport(report.package_refs, report.local_refs, tuple(caches))
+    print(report.text())
+    return EXIT_OK
+
+
+def _flag(parser: argparse.ArgumentParser, name: str, text: str) -> None:
+    parser.add_argument(name, action="store_true", help=text)
+
+
+def _change_flags(
+    parser: argparse.ArgumentParser, *, full: bool = False, fetching: bool = False
+) -> None:
+    _flag(parser, "--dry-run", "print the transaction, change nothing")
+    _flag(parser, "--unchanged-exit-77", "exit 77 when nothing changed")
+    _flag(parser, "--cache-only", "use only cached repo metadata and packages")
+    if full:
+        _flag(parser, "--idempotent", "do nothing for requests already (not) present")
+        _flag(parser, "--allow-inactive", "allow requests the base already provides")
+    if full or fetching:
+        _flag(parser, "--download-only", "download packages, do not deploy")
+
+
+def register(
+    subparsers: Subparsers[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    def verb(name: str, text: str) -> argparse.ArgumentParser:
+        return subparsers.add_parser(name, parents=[common], help=text, description=text)
+
+    p = verb("install", "layer packages (names or .rpm files) on the base")
+    p.add_argument("packages", nargs="+", metavar="PKG")
+    _change_flags(p, full=True)
+    p.set_defaults(func=_install, spare_after=True)
+
+    p = verb("uninstall", "remove layered packages")
+    p.add_argument("packages", nargs="*", metavar="PKG")
+    _flag(p, "--all", "remove every layered package")
+    _change_flags(p, full=True)
+    p.set_defaults(func=_uninstall, spare_after=True)
+
+    p = verb("rebase", "switch to another base ref, keeping the layered packages")
+    p.add_argument("ref", metavar="REF")
+    _change_flags(p, fetching=True)
+    p.set_defaults(func=_rebase, spare_after=True)
+
+    p = verb("upgrade", "newest commit of the base ref and newest layered packages")
+    _flag(p, "--check", "only report whether an update is available")
+    _change_flags(p, fetching=True)
+    p.set_defaults(func=_upgrade, spare_after=True)
+
+    p = verb("rollback", "make the previous deployment the default again")
+    p.set_defaults(func=_rollback, spare_after=True)
+
+    p = verb("reset", "drop every layered package and override")
+    _change_flags(p)
+    p.set_defaults(func=_reset, spare_after=True)
+
+    p = verb("override", "remove or replace packages of the base")
+    sub = p.add_subparsers(dest="override_verb", metavar="ACTION")
+    sub.required = True
+    o = sub.add_parser("remove", parents=[common], help="remove base packages")
+    o.add_argument("packages", nargs="+", metavar="PKG")
+    _change_flags(o)
+    o.set_defaults(func=_override_remove, spare_after=True)
+    o = sub.add_parser("replace", parents=[common], help="replace base packages by local RPMs")
+    o.add_argument("packages", nargs="+", metavar="FILE.rpm")
+    _change_flags(o)
+    o.set_defaults(func=_override_replace, spare_after=True)
+    o = sub.add_parser("reset", parents=[common], help="undo overrides")
+    o.add_argument("packages", nargs="*", metavar="PKG")
+    _flag(o, "--all", "undo every override")
+    _change_flags(o)
+    o.set_defaults(func=_override_reset, spare_after=True)
+
+    p = verb("status", "the deployments, their bases and layered packages")
+    _flag(p, "--json", "machine-readable output")
+    _flag(p, "--verbose", "more detail")
+    p.set_defaults(func=_status)
+
+    p = verb("cleanup", "drop deployments and caches no longer needed")
+    _flag(p, "--base", "drop package caches no deployment uses")
+    _flag(p, "--pending", "drop the pending deployment")
+    _flag(p, "--rollback", "drop the rollback deployment")
+    _flag(p, "--repomd", "drop cached repo metadata and downloads")
+    p.set_defaults(func=_cleanup)

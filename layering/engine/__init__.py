@@ -1,0 +1,1 @@
+"""The layering engine: requests, planning, fetching, compose, cleanup."""

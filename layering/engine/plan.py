@@ -1,0 +1,135 @@
+"""What a layered commit is made of, as data: its inputs digest and its commit metadata.
+
+The *inputhash* is rpm-ostree's "state checksum": a digest of everything that decides a
+layered tree (base commit, requests, exact package actions, repo metadata). When it
+equals the digest stored in the deployment we would build on, the operation has
+nothing to do, and it can say so before downloading or unpacking anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from layering.engine.origin_state import Requests
+
+INPUTHASH_VERSION = "strata-inputhash-1"
+
+KEY_BASE = "strata.base-checksum"
+KEY_REQUESTED = "strata.requested-packages"
+KEY_REQUESTED_LOCAL = "strata.requested-local-packages"
+KEY_INACTIVE = "strata.inactive-requests"
+KEY_LAYERED = "strata.layered-packages"
+KEY_PACKAGE_DIGESTS = "strata.layered-sha256"
+KEY_REMOVED = "strata.removed-base-packages"
+KEY_REPLACED = "strata.replaced-base-packages"
+KEY_REPOMD = "strata.repomd"
+KEY_INPUTHASH = "strata.inputhash"
+KEY_VERSION = "version"
+
+
+@dataclass(frozen=True)
+class PackageAction:
+    """One package the transaction puts into the tree, identified by NEVRA and digest."""
+
+    nevra: str
+    checksum: str  # "sha256:HEX" of the .rpm file, as the repo metadata states it
+
+
+def inputhash(
+    *,
+    base_commit: str,
+    requests: Requests,
+    install: Sequence[PackageAction],
+    remove: Sequence[str] = (),
+    replace: Sequence[tuple[str, PackageAction]] = (),
+    repomd: Mapping[str, str] | Sequence[tuple[str, str]] = (),
+) -> str:
+    """SHA-256 over a canonical JSON of the inputs; independent of argument order."""
+    repomd_items = repomd.items() if isinstance(repomd, Mapping) else repomd
+    document = {
+        "version": INPUTHASH_VERSION,
+        "base": base_commit,
+        "requested": sorted(requests.packages),
+        "requested-local": sorted(str(p) for p in requests.local),
+        "override-remove": sorted(requests.override_remove),
+        "override-replace": sorted(str(p) for p in requests.override_replace),
+        "install": sorted([a.nevra, a.checksum] for a in install),
+        "remove": sorted(remove),
+        "replace": sorted([old, new.nevra, new.checksum] for old, new in replace),
+        "repomd": sorted([repo, digest] for repo, digest in repomd_items),
+    }
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What a layered commit's metadata says about how it was built."""
+
+    base_checksum: str
+    requested: tuple[str, ...] = ()
+    requested_local: tuple[str, ...] = ()  # NEVRAs
+    inactive: tuple[str, ...] = ()
+    layered: tuple[str, ...] = ()  # NEVRAs, dependencies included
+    package_digests: tuple[str, ...] = ()  # header SHA-256 of each layered package tree
+    removed: tuple[str, ...] = ()  # base NEVRAs removed by overrides
+    replaced: tuple[str, ...] = ()  # base NEVRAs replaced by local packages
+    repomd: tuple[tuple[str, str], ...] = ()
+    inputhash: str = ""
+    version: str = ""
+
+    def to_metadata(self) -> dict[str, str]:
+        meta = {
+            KEY_BASE: self.base_checksum,
+            KEY_REQUESTED: json.dumps(sorted(self.requested)),
+            KEY_REQUESTED_LOCAL: json.dumps(sorted(self.requested_local)),
+            KEY_INACTIVE: json.dumps(sorted(self.inactive)),
+            KEY_LAYERED: json.dumps(sorted(self.layered)),
+            KEY_PACKAGE_DIGESTS: json.dumps(sorted(self.package_digests)),
+            KEY_REMOVED: json.dumps(sorted(self.removed)),
+            KEY_REPLACED: json.dumps(sorted(self.replaced)),
+            KEY_REPOMD: json.dumps(dict(sorted(self.repomd)), sort_keys=True),
+            KEY_INPUTHASH: self.inputhash,
+        }
+        if self.version:
+            meta[KEY_VERSION] = self.version
+        return meta
+
+    @classmethod
+    def from_metadata(cls, meta: Mapping[str, str]) -> LayerInfo | None:
+        """None for a commit that is not layered (no base checksum recorded)."""
+        base = meta.get(KEY_BASE, "")
+        if not base:
+            return None
+        return cls(
+            base_checksum=base,
+            requested=_json_list(meta, KEY_REQUESTED),
+            requested_local=_json_list(meta, KEY_REQUESTED_LOCAL),
+            inactive=_json_list(meta, KEY_INACTIVE),
+            layered=_json_list(meta, KEY_LAYERED),
+            package_digests=_json_list(meta, KEY_PACKAGE_DIGESTS),
+            removed=_json_list(meta, KEY_REMOVED),
+            replaced=_json_list(meta, KEY_REPLACED),
+            repomd=tuple(sorted(_json_map(meta, KEY_REPOMD).items())),
+            inputhash=meta.get(KEY_INPUTHASH, ""),
+            version=meta.get(KEY_VERSION, ""),
+        )
+
+
+def _json_list(meta: Mapping[str, str], key: str) -> tuple[str, ...]:
+    try:
+        value = json.loads(meta.get(key, "[]"))
+    except json.JSONDecodeError:
+        return ()
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
+def _json_map(meta: Mapping[str, str], key: str) -> dict[str, str]:
+    try:
+        value = json.loads(meta.get(key, "{}"))
+    except json.JSONDecodeError:
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}

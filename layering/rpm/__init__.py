@@ -1,0 +1,1 @@
+"""RPM handling: headers, import into the store, path rules, the union, assembly, rpmdb, users."""

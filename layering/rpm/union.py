@@ -1,0 +1,195 @@
+"""Base tree ∪ package trees, with rpm's rules for paths several packages provide.
+
+The union itself is the store's TreeEditor.overlay (no file content is copied, and
+untouched base directories keep their tree ids). Around it, the rules rpm applies
+when two packages (or a package and the base) provide one path:
+
+* identical files (content and metadata) are shared;
+* a directory that exists keeps its metadata (rpm leaves an existing directory be);
+* two files whose rpm *colours* differ (a 32-bit and a 64-bit ELF of a multilib
+  pair) are no conflict: the preferred colour wins (64-bit, rpm's ``_prefer_color``
+  2 on x86_64) and the other file is left out, as rpm marks it "wrong color";
+* anything else is a ConflictError naming both packages, found before any overlay so
+  the message can name the base package (from the base rpmdb's file lists).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from core.errors import ConflictError, PackageError
+from core.store import Entry, EntryKind, FileMeta, Store, TreeEditor
+from layering.rpm import pathrules, tmpfiles
+from layering.rpm.headers import Header, nevra
+from layering.rpm.importer import ImportedPackage, PackageFile, package_files
+
+PREFERRED_COLOR = 2  # rpm's %_prefer_color on 64-bit hosts: ELF64 wins over ELF32
+
+
+def tree_paths(hdr: Header) -> list[tuple[str, PackageFile]]:
+    """(tree path, file) of every entry a package placed in a tree (rules of a base)."""
+    out = []
+    for f in package_files(hdr):
+        if f.ghost:
+            continue
+        try:
+            where = pathrules.place(f.path, f.kind, package=nevra(hdr), compose=True)
+        except PackageError:
+            continue
+        if where.action == pathrules.Action.PLACE:
+            out.append((where.path, f))
+    return out
+
+
+def header_name(hdr: Header) -> str:
+    value = hdr["name"]
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass
+class _Owners:
+    """Who provided which path so far, and each package's file colours (lazily)."""
+
+    kept: Sequence[Header]
+    layered: dict[str, str]  # path -> NEVRA of the layered package that placed it
+    headers: dict[str, Header]  # NEVRA -> header, base and layered
+    _base: dict[str, str] | None = None
+    _colors: dict[str, dict[str, int]] | None = None
+
+    def base_owner(self, path: str) -> str | None:
+        """The base package owning ``path``; the map is built on first use only."""
+        if self._base is None:
+            self._base = {}
+            for h in self.kept:
+                label = nevra(h)
+                for p, _ in tree_paths(h):
+                    self._base.setdefault(p, label)
+        return self._base.get(path)
+
+    def color(self, label: str | None, path: str) -> int:
+        if label is None or label not in self.headers:
+            return 0
+        if self._colors is None:
+            self._colors = {}
+        if label not in self._colors:
+            self._colors[label] = {p: f.color for p, f in tree_paths(self.headers[label])}
+        return self._colors[label].get(path, 0)
+
+
+def union_packages(
+    store: Store,
+    base_tree: str | None,
+    packages: Sequence[ImportedPackage],
+    removed: Sequence[Header],
+    kept: Sequence[Header],
+) -> tuple[str, list[str]]:
+    """The union's tree id, and each package's tree as it was overlaid."""
+    editor = store.edit(base_tree)
+    if removed:
+        _remove_files(editor, removed, kept, packages)
+    current = editor.write()
+    owners = _Owners(kept, {}, {nevra(h): h for h in kept})
+    overlaid = []
+    for pkg in packages:
+        owners.headers[pkg.nevra] = pkg.hdr()
+        adapted, replaced = _check_and_adapt(store, current, pkg, owners)
+        editor = store.edit(current)
+        for path in replaced:
+            editor.remove(path)
+        editor.overlay(adapted, label=pkg.nevra)
+        current = editor.write()
+        overlaid.append(adapted)
+    return current, overlaid
+
+
+def _remove_files(
+    editor: TreeEditor,
+    removed: Sequence[Header],
+    kept: Sequence[Header],
+    packages: Sequence[ImportedPackage],
+) -> None:
+    """Files of override-removed base packages go, unless a kept package owns them too."""
+    still_owned = {path for h in kept for path, _ in tree_paths(h)}
+    names_left = {header_name(h) for h in kept} | {p.name for p in packages}
+    for hdr in removed:
+        for path, f in sorted(tree_paths(hdr), reverse=True):
+            if f.kind == pathrules.Kind.DIR or path in still_owned:
+                continue
+            if editor.exists(path):
+                editor.remove(path)
+        conf = tmpfiles.conf_name(header_name(hdr))
+        if header_name(hdr) not in names_left and editor.exists(conf):
+            editor.remove(conf)
+
+
+def _check_and_adapt(
+    store: Store, current: str, pkg: ImportedPackage, owners: _Owners
+) -> tuple[str, list[str]]:
+    """Raise ConflictError naming both packages; return pkg's tree adapted to the rules of
+    the module doc, and the paths of ``current`` that pkg's files replace (colours)."""
+    fix: list[tuple[str, FileMeta]] = []
+    drop: list[str] = []
+    replace: list[str] = []
+    new_below = "\0"  # a directory the tree lacks: nothing below it can conflict
+    for entry in store.walk(pkg.tree):
+        if entry.path.startswith(new_below):
+            owners.layered.setdefault(entry.path, pkg.nevra)
+            continue
+        have = store.lookup(current, entry.path)
+        if have is None:
+            owners.layered.setdefault(entry.path, pkg.nevra)
+            if entry.kind == EntryKind.DIR:
+                new_below = entry.path + "/"
+            continue
+        if entry.kind == EntryKind.DIR and have.kind == EntryKind.DIR:
+            if have.meta != entry.meta:
+                fix.append((entry.path, have.meta))
+            continue
+        if _same(entry, have):
+            continue
+        other = owners.layered.get(entry.path) or owners.base_owner(entry.path)
+        winner = _colour_winner(
+            owners.color(pkg.nevra, entry.path), owners.color(other, entry.path), entry, have
+        )
+        if winner == "new":
+            replace.append(entry.path)
+            owners.layered[entry.path] = pkg.nevra
+            continue
+        if winner == "old":
+            drop.append(entry.path)
+            continue
+        layered = owners.layered.get(entry.path)
+        base = owners.base_owner(entry.path)
+        other_text = layered or (f"the base package {base}" if base else "the base")
+        raise ConflictError(
+            f"file conflict: /{entry.path} is provided differently by {pkg.nevra} "
+            f"and by {other_text}",
+            hint="remove one of the two packages from the request, or override the base "
+            "package with 'strata override remove'",
+        )
+    if not fix and not drop:
+        return pkg.tree, replace
+    editor = store.edit(pkg.tree)
+    for path, meta in fix:
+        editor.put_dir(path, meta)
+    for path in drop:
+        editor.remove(path)
+    return editor.write(), replace
+
+
+def _same(a: Entry, b: Entry) -> bool:
+    return a.kind == b.kind and a.object_id == b.object_id
+
+
+def _colour_winner(new: int, old: int, entry: Entry, have: Entry) -> str | None:
+    """ "new", "old" or None (a real conflict): rpm's multilib rule for two regular files."""
+    if entry.kind != EntryKind.FILE or have.kind != EntryKind.FILE:
+        return None
+    if not new or not old or new == old:
+        return None
+    if new & PREFERRED_COLOR:
+        return "new"
+    if old & PREFERRED_COLOR:
+        return "old"
+    return None
