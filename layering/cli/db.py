@@ -10,8 +10,6 @@ rev the booted deployment against that rev.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,79 +18,9 @@ from layering.cli.context import EXIT_OK, Context, Subparsers
 
 if TYPE_CHECKING:
     from core.store import Store
-    from layering.rpm.headers import PackageInfo
 
 # The parser is built for every command, so rpm and pygit2 are imported only by the
 # functions that use them.
-
-
-@dataclass(frozen=True)
-class PackageDiff:
-    added: tuple[PackageInfo, ...]
-    removed: tuple[PackageInfo, ...]
-    upgraded: tuple[tuple[PackageInfo, PackageInfo], ...]
-    downgraded: tuple[tuple[PackageInfo, PackageInfo], ...]
-
-    @property
-    def empty(self) -> bool:
-        return not (self.added or self.removed or self.upgraded or self.downgraded)
-
-
-def diff_packages(a: Sequence[PackageInfo], b: Sequence[PackageInfo]) -> PackageDiff:
-    """Compare two package sets by (name, arch); EVRs with rpm.labelCompare.
-
-    A name installed in several versions at once (kernels) is compared version by
-    version: only versions present on one side count as added or removed.
-    """
-    import rpm  # noqa: PLC0415 - see the top of the module
-
-    by_a: dict[tuple[str, str], list[PackageInfo]] = {}
-    by_b: dict[tuple[str, str], list[PackageInfo]] = {}
-    for pkg in a:
-        by_a.setdefault((pkg.name, pkg.arch), []).append(pkg)
-    for pkg in b:
-        by_b.setdefault((pkg.name, pkg.arch), []).append(pkg)
-    added: list[PackageInfo] = []
-    removed: list[PackageInfo] = []
-    upgraded: list[tuple[PackageInfo, PackageInfo]] = []
-    downgraded: list[tuple[PackageInfo, PackageInfo]] = []
-    for key in sorted(by_a.keys() | by_b.keys()):
-        old = {p.nevra: p for p in by_a.get(key, [])}
-        new = {p.nevra: p for p in by_b.get(key, [])}
-        only_old = [old[n] for n in sorted(old.keys() - new.keys())]
-        only_new = [new[n] for n in sorted(new.keys() - old.keys())]
-        if len(only_old) == 1 and len(only_new) == 1:
-            o, n = only_old[0], only_new[0]
-            cmp = rpm.labelCompare(o.evr, n.evr)
-            (upgraded if cmp < 0 else downgraded).append((o, n))
-            continue
-        removed.extend(only_old)
-        added.extend(only_new)
-    return PackageDiff(tuple(added), tuple(removed), tuple(upgraded), tuple(downgraded))
-
-
-def _evr(pkg: PackageInfo) -> str:
-    epoch = f"{pkg.epoch}:" if pkg.epoch else ""
-    return f"{epoch}{pkg.version}-{pkg.release}"
-
-
-def render_diff(diff: PackageDiff) -> str:
-    lines: list[str] = []
-    if diff.upgraded:
-        lines.append("Upgraded:")
-        lines += [f"  {o.name} {_evr(o)} -> {_evr(n)}" for o, n in diff.upgraded]
-    if diff.downgraded:
-        lines.append("Downgraded:")
-        lines += [f"  {o.name} {_evr(o)} -> {_evr(n)}" for o, n in diff.downgraded]
-    if diff.removed:
-        lines.append("Removed:")
-        lines += [f"  {p.nevra}" for p in diff.removed]
-    if diff.added:
-        lines.append("Added:")
-        lines += [f"  {p.nevra}" for p in diff.added]
-    if not lines:
-        lines.append("No package changes.")
-    return "\n".join(lines)
 
 
 def _store_and_defaults(args: argparse.Namespace, ctx: Context) -> tuple[Store, list[str]]:
@@ -140,6 +68,7 @@ def _list(args: argparse.Namespace, ctx: Context) -> int:
 
 def _diff(args: argparse.Namespace, ctx: Context) -> int:
     from layering.rpm.headers import read_packages  # noqa: PLC0415 - see the top of the module
+    from layering.rpm.pkgdiff import diff_packages, render_diff  # noqa: PLC0415 - as above
 
     store, defaults = _store_and_defaults(args, ctx)
     if args.rev_a is not None and args.rev_b is not None:
@@ -155,8 +84,11 @@ def _diff(args: argparse.Namespace, ctx: Context) -> int:
     commit_a, commit_b = store.resolve(rev_a), store.resolve(rev_b)
     print(f"ostree diff commit from: {rev_a} ({commit_a})")
     print(f"ostree diff commit to:   {rev_b} ({commit_b})")
-    diff = diff_packages(read_packages(store, commit_a), read_packages(store, commit_b))
-    print(render_diff(diff))
+    diff = diff_packages(
+        (p.nevra for p in read_packages(store, commit_a)),
+        (p.nevra for p in read_packages(store, commit_b)),
+    )
+    print("\n".join(render_diff(diff)) if not diff.empty else "No package changes.")
     return EXIT_OK
 
 

@@ -37,16 +37,11 @@ from layering.engine.fetching import (
 )
 from layering.engine.origin_state import LocalPackage, RequestError, Requests
 from layering.engine.plan import LayerInfo, PackageAction, inputhash
-from layering.engine.summary import (
-    PackageDiff,
-    diff_packages,
-    inactive_notice,
-    render_changes,
-    render_transaction,
-)
+from layering.engine.summary import inactive_notice, render_changes, render_transaction
 from layering.rpm.assemble import assemble
 from layering.rpm.headers import checkout_rpmdb, read_packages
 from layering.rpm.importer import ImportedPackage
+from layering.rpm.pkgdiff import PackageDiff, diff_packages
 from solver import PackageRef, Request, Transaction, fetch, solve
 from solver.base import base_cache_path
 

@@ -7,102 +7,10 @@ engine stays free of print statements.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
-import rpm
+from layering.rpm.pkgdiff import PackageDiff, arrow, diff_packages, render_diff
 
 REBOOT_HINT = "Run 'reboot' to start using it."
-
-
-@dataclass(frozen=True, order=True)
-class Nevra:
-    name: str
-    epoch: str
-    version: str
-    release: str
-    arch: str
-
-    @classmethod
-    def parse(cls, text: str) -> Nevra:
-        """``name-[epoch:]version-release.arch``; names may contain dashes."""
-        body, dot, arch = text.rpartition(".")
-        if not dot:
-            body, arch = text, ""
-        parts = body.rsplit("-", 2)
-        if len(parts) != 3:
-            return cls(text, "", "", "", "")
-        name, version, release = parts
-        epoch, colon, plain = version.partition(":")
-        if colon:
-            version = plain
-        else:
-            epoch = ""
-        return cls(name, epoch, version, release, arch)
-
-    @property
-    def evr(self) -> str:
-        prefix = f"{self.epoch}:" if self.epoch else ""
-        return f"{prefix}{self.version}-{self.release}"
-
-    def newer_than(self, other: Nevra) -> bool:
-        mine = (self.epoch or "0", self.version, self.release)
-        theirs = (other.epoch or "0", other.version, other.release)
-        return bool(rpm.labelCompare(mine, theirs) > 0)
-
-
-@dataclass(frozen=True)
-class PackageDiff:
-    added: tuple[str, ...] = ()
-    removed: tuple[str, ...] = ()
-    upgraded: tuple[tuple[str, str], ...] = ()  # (old nevra, new nevra)
-    downgraded: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def empty(self) -> bool:
-        return not (self.added or self.removed or self.upgraded or self.downgraded)
-
-
-def diff_packages(old: Iterable[str], new: Iterable[str]) -> PackageDiff:
-    """Compare two NEVRA sets by (name, arch), as ``rpm-ostree db diff`` does."""
-    old_set, new_set = set(old), set(new)
-    old_by_key = {_key(n): n for n in old_set - new_set}
-    new_by_key = {_key(n): n for n in new_set - old_set}
-    added, removed, upgraded, downgraded = [], [], [], []
-    for key in sorted(set(old_by_key) | set(new_by_key)):
-        before, after = old_by_key.get(key), new_by_key.get(key)
-        if before is None and after is not None:
-            added.append(after)
-        elif after is None and before is not None:
-            removed.append(before)
-        elif before is not None and after is not None:
-            if Nevra.parse(after).newer_than(Nevra.parse(before)):
-                upgraded.append((before, after))
-            else:
-                downgraded.append((before, after))
-    return PackageDiff(tuple(added), tuple(removed), tuple(upgraded), tuple(downgraded))
-
-
-def _key(nevra: str) -> tuple[str, str]:
-    parsed = Nevra.parse(nevra)
-    return parsed.name, parsed.arch
-
-
-def render_diff(diff: PackageDiff) -> list[str]:
-    lines: list[str] = []
-    for title, items in (("Upgraded", diff.upgraded), ("Downgraded", diff.downgraded)):
-        if items:
-            lines.append(f"{title}:")
-            lines += [f"  {_arrow(old, new)}" for old, new in items]
-    for title, names in (("Removed", diff.removed), ("Added", diff.added)):
-        if names:
-            lines.append(f"{title}:")
-            lines += [f"  {n}" for n in names]
-    return lines
-
-
-def _arrow(old: str, new: str) -> str:
-    a, b = Nevra.parse(old), Nevra.parse(new)
-    return f"{a.name}.{a.arch} {a.evr} -> {b.evr}"
 
 
 def render_transaction(
@@ -165,7 +73,7 @@ def render_changes(
     replaced = sorted(replaced_base)
     if replaced:
         lines.append("Replaced base packages:")
-        lines += [f"  {_arrow(old, new)}" for old, new in replaced]
+        lines += [f"  {arrow(old, new)}" for old, new in replaced]
     lines += details
     if deployed:
         lines.append(REBOOT_HINT)

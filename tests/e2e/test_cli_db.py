@@ -72,7 +72,7 @@ def test_db_diff_between_two_bases(sysroot: tuple[Path, str, str]) -> None:
     assert out[0].startswith("ostree diff commit from: os/base/v1")
     body = out[2:]
     assert "Upgraded:" in body
-    assert any(line.startswith("  bash 5.2.15-1 -> 5.2.15-2") for line in body)
+    assert any(line.startswith("  bash.x86_64 5.2.15-1 -> 5.2.15-2") for line in body)
     assert body[body.index("Added:") + 1].startswith("  xz-libs-")
     assert "Removed:" not in body
     # one rev: from the booted deployment to that rev

@@ -14,10 +14,10 @@ from core.progress import QuietProgress
 from core.store import Store
 from fixtures.realistic import base_packages, strace_packages
 from fixtures.rpms import FileKind, FileSpec, build_rpm
-from layering.cli.db import diff_packages
 from layering.rpm.assemble import assemble, cached_checkout
 from layering.rpm.headers import read_packages
 from layering.rpm.importer import ImportedPackage, import_rpm
+from layering.rpm.pkgdiff import diff_packages
 from layering.rpm.rpmdb import write_rpmdb
 from tests.conftest import needs_bwrap, needs_rpmbuild
 
@@ -65,8 +65,8 @@ def test_layered_rpmdb_answers_rpm_q(world: tuple[Store, str], tmp_path: Path) -
     after = {p.nevra for p in read_packages(store, commit)}
     assert after - before == {p.nevra for p in pkgs}
     assert before <= after
-    diff = diff_packages(read_packages(store, base), read_packages(store, commit))
-    assert sorted(p.nevra for p in diff.added) == sorted(p.nevra for p in pkgs)
+    diff = diff_packages(before, after)
+    assert sorted(diff.added) == sorted(p.nevra for p in pkgs)
     assert not (diff.removed or diff.upgraded or diff.downgraded)
     # the ldconfig file trigger ran: strace finds its libraries from /usr/lib64
     assert store.diff(base, commit)
