@@ -49,10 +49,25 @@ def tmpfs(dst: str) -> list[str]:
 def api_filesystems() -> list[str]:
     """Fresh /dev, /proc, /run and /tmp: nothing of the host's leaks in, nothing lasts.
 
+    ``/proc`` is remounted read-only as a whole. Scripts run as real root
+    without a user namespace, so every host-global knob under it
+    (``/proc/sys`` with ``kernel.core_pattern``, ``/proc/sysrq-trigger``,
+    ``/proc/irq``, ...) would otherwise act on the host kernel; bwrap's own
+    cover of a few subdirectories is skipped for a caller it thinks can
+    write them. Read-only for all leaves no entry to forget; scripts lose
+    only writes to their own ``/proc/self`` files, which packages do not
+    need. No ``/sys`` is mounted at all: the tree's own (empty) directory
+    shows.
+
     ``/run`` is a tmpfs rather than a plain directory so that runtime files a
     script leaves behind are not folded into the committed tree.
     """
-    return ["--dev", "/dev", "--proc", "/proc", *tmpfs("/run"), *tmpfs("/tmp")]
+    return [
+        *["--dev", "/dev"],
+        *["--proc", "/proc", "--remount-ro", "/proc"],
+        *tmpfs("/run"),
+        *tmpfs("/tmp"),
+    ]
 
 
 def var_filesystems(rpm_state: Path | None) -> list[str]:

@@ -180,3 +180,10 @@ def test_elf_interpreter_rejects_non_elf(tmp_path: Path) -> None:
     (tmp_path / "x").write_bytes(b"#!/bin/sh\n")
     with pytest.raises(TriggerError, match="not a 64-bit"):
         elf_interpreter(tmp_path / "x")
+
+
+def test_proc_is_remounted_read_only_right_after_it_is_mounted() -> None:
+    args = bwrap.api_filesystems()
+    at = args.index("--proc")
+    assert args[at : at + 4] == ["--proc", "/proc", "--remount-ro", "/proc"]
+    assert "/sys" not in args
