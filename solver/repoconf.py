@@ -35,6 +35,10 @@ def _split_list(value: str) -> tuple[str, ...]:
     return tuple(part for part in re.split(r"[\s,]+", value.strip()) if part)
 
 
+def _as_url(value: str) -> str:
+    return "file://" + value if value.startswith("/") else value
+
+
 def _line_of(text: str, section: str, key: str | None = None) -> int:
     """The 1-based line of a section header (or of ``key`` inside it), for error messages."""
     lines = text.splitlines()
@@ -110,32 +114,30 @@ def _section(
 
     enabled = flag("enabled", True)
     baseurls = _split_list(items.get("baseurl", ""))
-    if enabled and not baseurls:
-        other = next((k for k in ("metalink", "mirrorlist") if items.get(k)), None)
-        if other:
-            raise ConfigError(
-                f"{where}: repo {section!r} uses {other}, which Strata does not support",
-                hint=f"set baseurl= for {section!r} (a mirror URL), or set enabled=0",
-            )
+    lists = {k: items.get(k, "").strip() for k in ("metalink", "mirrorlist")}
+    if enabled and not baseurls and not any(lists.values()):
         raise ConfigError(
-            f"{where}: repo {section!r} is enabled but has no baseurl",
-            hint=f"set baseurl= for {section!r}, or set enabled=0",
+            f"{where}: repo {section!r} is enabled but has no baseurl, mirrorlist or metalink",
+            hint=f"set baseurl= (or mirrorlist=, metalink=) for {section!r}, or set enabled=0",
         )
-    for url in baseurls:
-        if not url.startswith(("file://", "http://", "https://", "/")):
-            raise ConfigError(
-                f"{path}:{_line_of(text, section, 'baseurl')}: repo {section!r}: "
-                f"unsupported baseurl {url!r}",
-                hint="baseurl must be file://, http:// or https://",
-            )
+    for key, urls in (("baseurl", baseurls), *((k, (v,) if v else ()) for k, v in lists.items())):
+        for url in urls:
+            if not url.startswith(("file://", "http://", "https://", "/")):
+                raise ConfigError(
+                    f"{path}:{_line_of(text, section, key)}: repo {section!r}: "
+                    f"unsupported {key} {url!r}",
+                    hint=f"{key} must be file://, http:// or https://",
+                )
     return RepoConfig(
         id=section,
         name=items.get("name", section),
-        baseurls=tuple("file://" + u if u.startswith("/") else u for u in baseurls),
+        baseurls=tuple(_as_url(u) for u in baseurls),
         enabled=enabled,
         gpgcheck=flag("gpgcheck", False),
         gpgkeys=_split_list(items.get("gpgkey", "")),
         skip_if_unavailable=flag("skip_if_unavailable", False),
+        mirrorlist=_as_url(lists["mirrorlist"]),
+        metalink=_as_url(lists["metalink"]),
     )
 
 

@@ -7,7 +7,8 @@ cache key. ``filelists`` is an extension loaded only when a file dependency
 cannot be satisfied from ``primary`` (which carries the common paths).
 
 Cache layout (``CACHE/repos/ID/``): ``repomd.xml`` (the last fetched copy,
-for ``--cache-only``), ``baseurl`` (which mirror it came from), ``SHA.solv``
+for ``--cache-only``), ``baseurl`` (the mirror it came from on the first line, the
+repo's other mirrors below it, for package downloads), ``SHA.solv``
 (primary) and ``SHA-filelists.solv`` (the file lists as an extension of it,
 written the first time a file dependency needs them).
 """
@@ -26,6 +27,7 @@ import solv
 
 from core.errors import FetchError
 from solver.fetch import fetch, file_checksum, local_path, parse_checksum, read_url
+from solver.mirrors import mirror_set
 from solver.types import RepoConfig
 
 _NS = "{http://linux.duke.edu/metadata/repo}"
@@ -54,6 +56,7 @@ class LoadedRepo:
     repomd_sha256: str
     data: tuple[DataFile, ...]
     with_filelists: bool = False  # its file lists are loaded too
+    mirrors: tuple[str, ...] = ()  # every mirror, ``baseurl`` (the one that answered) first
 
 
 def parse_repomd(text: bytes, *, where: str) -> tuple[DataFile, ...]:
@@ -162,7 +165,12 @@ class RepoLoader:
         return cdir / f"{loaded.repomd_sha256}.solv"
 
     # --- repomd --------------------------------------------------------------------------
-    def _repomd(self, config: RepoConfig) -> tuple[str, bytes]:
+    def _repomd(self, config: RepoConfig) -> tuple[tuple[str, ...], bytes]:
+        """The mirrors (the one that served it first) and the repo's ``repomd.xml``.
+
+        Mirrors are tried in order (as librepo does); with a metalink, a mirror whose
+        repomd.xml matches none of its hashes counts as failed and the next one is tried.
+        """
         cdir = self._dir(config.id)
         if self.cache_only:
             if cdir is None or not (cdir / "repomd.xml").is_file():
@@ -170,24 +178,62 @@ class RepoLoader:
                     f"repo {config.id!r}: no cached metadata, and --cache-only forbids fetching",
                     hint="run once without --cache-only to fill the cache",
                 )
-            return (cdir / "baseurl").read_text().strip(), (cdir / "repomd.xml").read_bytes()
-        errors = []
-        for baseurl in config.baseurls:
+            listing = cdir / "baseurl"
+            mirrors = tuple(listing.read_text().split()) if listing.is_file() else ()
+            if not mirrors:
+                raise FetchError(
+                    f"repo {config.id!r}: cached metadata is incomplete and --cache-only "
+                    "forbids fetching",
+                    hint="run once without --cache-only to fill the cache",
+                )
+            return mirrors, (cdir / "repomd.xml").read_bytes()
+        found = mirror_set(config)
+        errors: list[str] = []
+        mismatch = False
+        for baseurl in found.mirrors:
             url = baseurl.rstrip("/") + "/repodata/repomd.xml"
             try:
-                return baseurl, read_url(url)
+                text = read_url(url)
+                if found.metalink is not None:
+                    found.metalink.check(text, url)
             except FetchError as err:
-                errors.append(str(err).split("\n")[0])
+                mismatch = mismatch or "does not match the metalink" in err.args[0]
+                errors.append(str(err.args[0]))
+                continue
+            return (baseurl, *(m for m in found.mirrors if m != baseurl)), text
+        where = "" if found.source == "baseurl" else f" (mirrors from its {found.source})"
+        hint = (
+            "no mirror serves the repomd.xml its metalink names: the mirrors are out of "
+            "date or tampered with; try again later"
+            if mismatch
+            else f"check {found.source} of {config.id!r} and your network"
+        )
         raise FetchError(
-            f"repo {config.id!r} is unavailable: " + "; ".join(errors),
-            hint=f"check baseurl of {config.id!r} and your network, set "
-            "skip_if_unavailable=1 for it, or disable it (enabled=0)",
+            f"repo {config.id!r} is unavailable{where}: " + "; ".join(errors),
+            hint=f"{hint}, set skip_if_unavailable=1 for it, or disable it (enabled=0)",
         )
 
     def _data_path(self, loaded: LoadedRepo, item: DataFile) -> Path:
-        """A verified local copy of one metadata file (the file itself for file://)."""
-        url = loaded.baseurl.rstrip("/") + "/" + item.href
+        """A verified local copy of one metadata file (the file itself for file://).
+
+        The mirror that served repomd.xml is asked first, then the others in order.
+        """
         where = f"repo {loaded.config.id!r}: {item.href}"
+        errors: list[FetchError] = []
+        for mirror in loaded.mirrors or (loaded.baseurl,):
+            try:
+                url = mirror.rstrip("/") + "/" + item.href
+                return self._data_from(url, item, where, loaded.config.id)
+            except FetchError as err:
+                errors.append(err)
+        if len(errors) == 1:
+            raise errors[0]
+        raise FetchError(
+            f"{where}: no mirror has it: " + "; ".join(str(e.args[0]) for e in errors),
+            hint=_REFRESH_HINT,
+        )
+
+    def _data_from(self, url: str, item: DataFile, where: str, repo_id: str) -> Path:
         local = local_path(url)
         if local is not None:
             algo, digest = parse_checksum(item.checksum)
@@ -202,13 +248,14 @@ class RepoLoader:
                     f"{where} does not match its checksum in repomd.xml", hint=_REFRESH_HINT
                 )
             return local
-        dest = self.workdir / loaded.config.id / Path(item.href).name
+        dest = self.workdir / repo_id / Path(item.href).name
         try:
             return fetch(url, dest, checksum=item.checksum)
         except FetchError as err:
             if "checksum mismatch" in str(err):
                 raise FetchError(
-                    f"{where} does not match its checksum in repomd.xml", hint=_REFRESH_HINT
+                    f"{where} does not match its checksum in repomd.xml (from {url})",
+                    hint=_REFRESH_HINT,
                 ) from err
             raise FetchError(f"{where}: {err.args[0]}", hint=_REFRESH_HINT) from err
 
@@ -239,14 +286,15 @@ class RepoLoader:
     # --- public --------------------------------------------------------------------------
     def load(self, config: RepoConfig) -> tuple[solv.Repo, LoadedRepo]:
         """Put ``config``'s packages (primary only) into the pool."""
-        baseurl, text = self._repomd(config)
+        mirrors, text = self._repomd(config)
         sha = hashlib.sha256(text).hexdigest()
         data = parse_repomd(text, where=f"repo {config.id!r}")
-        loaded = LoadedRepo(config, baseurl, sha, data)
+        loaded = LoadedRepo(config, mirrors[0], sha, data, mirrors=mirrors)
         cdir = self._dir(config.id)
         if cdir is not None and not self.cache_only:
+            listing = "".join(m + "\n" for m in mirrors).encode()
             _write_atomic(cdir / "repomd.xml", lambda f: f.write(text))
-            _write_atomic(cdir / "baseurl", lambda f: f.write(baseurl.encode() + b"\n"))
+            _write_atomic(cdir / "baseurl", lambda f: f.write(listing))
         repo = self.pool.add_repo(config.id)
         if cdir is not None and self._load_solv(repo, cdir / f"{sha}.solv"):
             return repo, loaded

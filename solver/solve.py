@@ -104,7 +104,9 @@ def solve(request: Request) -> Transaction:
             override_remove=request.override_remove,
             override_replace=replace,
             sources={
-                info.config.id: RepoSource(info.baseurl, info.config.gpgcheck, info.config.gpgkeys)
+                info.config.id: RepoSource(
+                    info.baseurl, info.config.gpgcheck, info.config.gpgkeys, info.mirrors[1:]
+                )
                 for _, info in loaded
             },
         )

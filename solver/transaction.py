@@ -41,6 +41,7 @@ class RepoSource:
     baseurl: str = ""
     gpgcheck: bool = False
     gpgkeys: tuple[str, ...] = ()
+    mirrors: tuple[str, ...] = ()  # the repo's other mirrors, tried in order when it fails
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,9 @@ def package_ref(s: solv.XSolvable, inp: PoolInput) -> PackageRef:
         checksum=f"{chk.typestr()}:{chk.hex()}" if chk else "",
         gpgcheck=source.gpgcheck,
         gpgkeys=source.gpgkeys,
+        mirrors=tuple(_join_url(m, location) for m in source.mirrors)
+        if location and not mediabase
+        else (),
     )
 
 

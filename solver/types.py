@@ -21,6 +21,8 @@ class RepoConfig:
     gpgcheck: bool = False
     gpgkeys: tuple[str, ...] = ()
     skip_if_unavailable: bool = False
+    mirrorlist: str = ""  # URL of a mirror list (wins over baseurls, as in dnf)
+    metalink: str = ""  # URL of a metalink (wins over mirrorlist and baseurls)
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,12 @@ class PackageRef:
     checksum: str  # "sha256:HEX" of the .rpm file ("" when unknown)
     gpgcheck: bool = False
     gpgkeys: tuple[str, ...] = ()
+    mirrors: tuple[str, ...] = ()  # the same file at the repo's other mirrors, in order
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every URL the package can be fetched from, the preferred first."""
+        return (self.location, *(u for u in self.mirrors if u != self.location))
 
 
 @dataclass(frozen=True)

@@ -164,11 +164,21 @@ class PackageFetcher:
                 hint="run the same command with --download-only first, or drop --cache-only",
             )
         self.download_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            self.fetch_url(pkg.location, dest, checksum=pkg.checksum)
-        except FetchError as err:
-            raise err.with_context(f"Downloading {pkg.nevra} from repo '{pkg.repo}'") from err
-        return dest
+        errors: list[FetchError] = []
+        for url in pkg.urls:  # the mirror that served the metadata first, then the others
+            try:
+                self.fetch_url(url, dest, checksum=pkg.checksum)
+            except FetchError as err:
+                errors.append(err)
+                continue
+            return dest
+        context = f"Downloading {pkg.nevra} from repo '{pkg.repo}'"
+        if len(errors) == 1:
+            raise errors[0].with_context(context) from errors[0]
+        raise FetchError(
+            f"{context}: every mirror failed: " + "; ".join(str(e.args[0]) for e in errors),
+            hint=errors[-1].hint,
+        ) from errors[-1]
 
     def _verify(self, pkg: PackageRef, path: Path) -> None:
         if not pkg.gpgcheck:

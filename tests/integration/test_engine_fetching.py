@@ -158,3 +158,25 @@ def test_signed_package_is_checked_once(store: Store, tmp_path: Path) -> None:
         raise AssertionError("a verified cached package must not be fetched again")
 
     assert fetcher(fetch_url=no_network).obtain([ref]).cached == 1
+
+
+def test_a_package_missing_on_one_mirror_comes_from_the_next(store: Store, tmp_path: Path) -> None:
+    rpm_path = build_rpm("mirrored", files={"/usr/share/mirrored/a": "a\n"})
+    corrupt = tmp_path / "corrupt" / rpm_path.name
+    corrupt.parent.mkdir()
+    corrupt.write_bytes(b"\0" + rpm_path.read_bytes()[1:])
+    missing = (tmp_path / "missing" / rpm_path.name).as_uri()
+    ref = _ref(rpm_path, location=missing, mirrors=(corrupt.as_uri(), rpm_path.as_uri()))
+    got = _fetcher(store, tmp_path).obtain([ref])
+    assert got.packages[0].nevra == "mirrored-1.0-1.x86_64"
+    assert (got.cached, got.downloaded) == (0, 1)
+
+    store2 = Store.init(tmp_path / "repo2")
+    dead = _ref(rpm_path, location=missing, mirrors=(corrupt.as_uri(),))
+    with pytest.raises(FetchError) as caught:
+        _fetcher(store2, tmp_path / "2").obtain([dead])
+    message = str(caught.value)
+    assert "Downloading mirrored-1.0-1.x86_64 from repo 'test': every mirror failed" in message
+    assert missing in message and "no such file" in message
+    assert corrupt.as_uri() in message and "checksum mismatch" in message
+    assert not list((tmp_path / "2" / "downloads").glob("*"))

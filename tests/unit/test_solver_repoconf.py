@@ -64,22 +64,25 @@ def test_unknown_variables_stay_as_written(tmp_path: Path) -> None:
     assert read_repo_files(tmp_path, VARS)[0].baseurls == ("http://h/$contentdir/x86_64",)
 
 
-def test_metalink_only_repo_is_refused_with_a_hint(tmp_path: Path) -> None:
-    path = write(tmp_path, "f.repo", "[ok]\nbaseurl=file:///a\n\n[fedora]\nmetalink=https://m/\n")
-    with pytest.raises(ConfigError) as caught:
-        read_repo_files(tmp_path, VARS)
-    assert f"{path}:4" in str(caught.value) and "metalink" in str(caught.value)
-    assert caught.value.hint and "baseurl" in caught.value.hint
+def test_stock_mirrorlist_and_metalink_repos_are_read(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "stock.repo",
+        "[base]\nmirrorlist=http://mirrorlist.example/?release=$releasever&arch=$basearch\n"
+        "#baseurl=http://mirror.example/$releasever/os/$basearch/\n\n"
+        "[fedora]\nmetalink=https://mirrors.example/metalink?repo=fedora-$releasever\n"
+        "baseurl=https://b/\n",
+    )
+    base, fedora = read_repo_files(tmp_path, VARS)
+    assert base.mirrorlist == "http://mirrorlist.example/?release=40&arch=x86_64"
+    assert base.baseurls == () and base.metalink == ""
+    assert fedora.metalink == "https://mirrors.example/metalink?repo=fedora-40"
+    assert fedora.baseurls == ("https://b/",)  # kept, though the metalink wins (as in dnf)
 
 
-def test_disabled_metalink_repo_is_fine(tmp_path: Path) -> None:
-    write(tmp_path, "f.repo", "[fedora]\nmetalink=https://m/\nenabled=0\n")
+def test_disabled_repo_without_any_url_is_fine(tmp_path: Path) -> None:
+    write(tmp_path, "f.repo", "[fedora]\nname=nothing\nenabled=0\n")
     assert read_repo_files(tmp_path, VARS)[0].enabled is False
-
-
-def test_metalink_with_baseurl_uses_the_baseurl(tmp_path: Path) -> None:
-    write(tmp_path, "f.repo", "[f]\nmetalink=https://m/\nbaseurl=https://b/\n")
-    assert read_repo_files(tmp_path, VARS)[0].baseurls == ("https://b/",)
 
 
 @pytest.mark.parametrize(
@@ -91,6 +94,8 @@ def test_metalink_with_baseurl_uses_the_baseurl(tmp_path: Path) -> None:
         ("[a]\nbaseurl=file:///a\n[a]\nbaseurl=file:///b\n", 3, "already exists"),
         ("[a]\nbaseurl=ftp://x/\n", 2, "unsupported baseurl"),
         ("[a]\nname=no url\n", 1, "no baseurl"),
+        ("[a]\nmirrorlist=ftp://x/\n", 2, "unsupported mirrorlist"),
+        ("[a]\nmetalink=rsync://x/\n", 2, "unsupported metalink"),
         ("[a b]\nbaseurl=file:///a\n", 1, "characters"),
     ],
 )
