@@ -6,6 +6,9 @@ what to do next; only the CLI turns them into exit codes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class StrataError(Exception):
     """Root of every error Strata reports to a user."""
@@ -32,6 +35,19 @@ class StrataError(Exception):
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text
+
+
+@contextmanager
+def error_context(context: str) -> Iterator[None]:
+    """Prefix any StrataError raised inside with ``context``, keeping its class and hint.
+
+    Phases nest, so a failure reads as the path to it, outermost first, the way
+    libostree's ``GLNX_AUTO_PREFIX_ERROR`` builds "Staging deployment: writing origin: …".
+    """
+    try:
+        yield
+    except StrataError as err:
+        raise err.with_context(context) from err
 
 
 class StoreError(StrataError):

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.atomic import TEMP_PREFIX, rename_durable, syncfs, temp_name, write_text
-from core.errors import ConfigError, StrataError, SysrootError
+from core.errors import ConfigError, StrataError, SysrootError, error_context
 from core.faults import fault_point
 from core.metacopy import remove_tree
 from core.scratch import sweep
@@ -68,17 +68,6 @@ class StagingInfo:
 
     from_spare: str | None = None
     entries_patched: int = 0
-
-
-def _context(what: str) -> AbstractContextManager[None]:
-    @contextmanager
-    def wrap() -> Iterator[None]:
-        try:
-            yield
-        except StrataError as err:
-            raise err.with_context(what) from err
-
-    return wrap()
 
 
 class Sysroot:
@@ -344,7 +333,7 @@ class Sysroot:
             if first is None:
                 return None
             commit = first.checksum
-        with _context(f"Preparing a spare checkout of {commit}"):
+        with error_context(f"Preparing a spare checkout of {commit}"):
             commit = self.repo.resolve(commit)
             done = spare.prepare(self.path, self.repo, commit, lock_fd=lock_fd)
             return commit if done else None
@@ -368,7 +357,7 @@ class Sysroot:
         cleanup_boot(self.path)
 
     def deploy(self, osname: str, commit: str, origin: Origin) -> Deployment:
-        with self.lock(), _context(f"Deploying {commit}"):
+        with self.lock(), error_context(f"Deploying {commit}"):
             osname = self.osname(osname)
             checksum = self.repo.resolve(commit)
             self._cleanup_leftovers()
@@ -429,7 +418,7 @@ class Sysroot:
 
     def finalize_staged(self) -> Deployment | None:
         """Merge ``/etc`` against the booted ``/etc`` as it is now; make the staged default."""
-        with self.lock(), _context("Finalizing staged deployment"):
+        with self.lock(), error_context("Finalizing staged deployment"):
             self._cleanup_leftovers()
             current = self.deployments()
             staged = next((d for d in current if d.staged), None)
@@ -444,7 +433,7 @@ class Sysroot:
 
     def simulate_reboot(self) -> Deployment:
         """Finalize, record the default as booted, and apply its tmpfiles.d to ``/var``."""
-        with self.lock(), _context("Simulating a reboot"):
+        with self.lock(), error_context("Simulating a reboot"):
             self.finalize_staged()
             deployments = self.deployments()
             if not deployments:
@@ -468,7 +457,7 @@ class Sysroot:
         return TmpfilesResult(tuple(created), tuple(warnings + more))
 
     def rollback(self, osname: str) -> Deployment:
-        with self.lock(), _context("Rolling back"):
+        with self.lock(), error_context("Rolling back"):
             osname = self.osname(osname)
             self._cleanup_leftovers()
             current = self.deployments()
@@ -485,7 +474,7 @@ class Sysroot:
             return self._find(keys[0])
 
     def undeploy(self, index: int) -> None:
-        with self.lock(), _context(f"Undeploying index {index}"):
+        with self.lock(), error_context(f"Undeploying index {index}"):
             self._cleanup_leftovers()
             current, target = self._by_index(index)
             self._drop(current, [target])
@@ -520,7 +509,7 @@ class Sysroot:
                 self._write_origin(target.key, target.origin.with_pinned(pinned))
 
     def cleanup(self, *, pending: bool = False, rollback: bool = False) -> None:
-        with self.lock(), _context("Cleaning up"):
+        with self.lock(), error_context("Cleaning up"):
             self._cleanup_leftovers()
             current = self.deployments()
             victims: list[Deployment] = []

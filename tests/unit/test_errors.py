@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from core.errors import SolveError, StoreError, TriggerError
+import pytest
+
+from core.errors import SolveError, StoreError, TriggerError, error_context
 
 
 def test_solve_error_lists_every_problem_before_the_hint() -> None:
@@ -39,3 +41,18 @@ def test_context_prefixes_the_message_and_keeps_type_and_hint() -> None:
     err = StoreError("object 12ab missing", hint="run fsck").with_context("Staging deployment")
     assert isinstance(err, StoreError)
     assert str(err) == "Staging deployment: object 12ab missing\n  hint: run fsck"
+
+
+def test_error_context_nests_outermost_first_and_keeps_the_class() -> None:
+    outer, inner = error_context("Assembling"), error_context("running scripts")
+    with pytest.raises(TriggerError) as caught, outer, inner:
+        raise TriggerError("glibc:%post failed", returncode=1, hint="fix it")
+    err = caught.value
+    assert str(err) == "Assembling: running scripts: glibc:%post failed\n  hint: fix it"
+    assert err.returncode == 1
+    assert isinstance(err.__cause__, TriggerError)
+
+
+def test_error_context_leaves_other_exceptions_alone() -> None:
+    with pytest.raises(ValueError, match="^plain$"), error_context("Assembling"):
+        raise ValueError("plain")
