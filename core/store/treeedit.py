@@ -173,6 +173,16 @@ class TreeEditor:
         child.dirty = True
         child.adopt = False
 
+    def put_parents_like(self, path: str, tree: str) -> None:
+        """Create the missing parents of ``path`` with the metadata the same directories
+        have in ``tree`` (other calls create them as plain root-owned 0755 directories)."""
+        parts = treemeta.split_path(path)[:-1]
+        for i in range(1, len(parts) + 1):
+            parent = "/".join(parts[:i])
+            if not self.exists(parent):
+                entry = self.store.lookup(tree, parent)
+                self.put_dir(parent, entry.meta if entry is not None else FileMeta.directory())
+
     def graft(self, path: str, tree: str | bytes) -> None:
         oid = bytes.fromhex(tree) if isinstance(tree, str) else tree
         if self.reader.object_type(oid) != OBJ_TREE:
