@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from core.errors import ConfigError, StoreError
+from core.errors import ConfigError, StoreError, error_context
 from core.faults import fault_point
 from core.progress import Progress
 from core.scratch import scratch_dir, sweep
@@ -146,16 +146,17 @@ def compose_tree(store: Store, treefile: Treefile, *, progress: Progress) -> Com
         assembly = work / "assemble"
         assembly.mkdir()
         when = commit_timestamp()
-        tree = assemble(
-            store,
-            None,
-            packages,
-            compose=True,
-            postprocess=treefile.postprocess,
-            workdir=assembly,
-            progress=progress,
-            timestamp=when,
-        )
+        with error_context("Assembling"):
+            tree = assemble(
+                store,
+                None,
+                packages,
+                compose=True,
+                postprocess=treefile.postprocess,
+                workdir=assembly,
+                progress=progress,
+                timestamp=when,
+            )
     metadata = dict(treefile.add_commit_metadata)
     metadata[PACKAGES_KEY] = json.dumps(list(nevras))
     metadata[INPUTHASH_KEY] = digest

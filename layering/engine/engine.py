@@ -14,11 +14,11 @@ import dataclasses
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from core.errors import FetchError, SolveError, StoreError, SysrootError
+from core.errors import FetchError, SolveError, StoreError, SysrootError, error_context
 from core.faults import fault_point
 from core.progress import Progress
 from core.scratch import scratch_dir
@@ -36,7 +36,7 @@ from layering.engine.fetching import (
     restore_local_rpm,
 )
 from layering.engine.origin_state import LocalPackage, RequestError, Requests
-from layering.engine.plan import LayerInfo, PackageAction, inputhash
+from layering.engine.plan import LayerInfo, LayerPlan, PackageAction, inputhash
 from layering.engine.summary import inactive_notice, render_changes, render_transaction
 from layering.rpm.assemble import assemble
 from layering.rpm.headers import checkout_rpmdb, read_packages
@@ -99,7 +99,6 @@ class _Change:
     local_files: tuple[RpmFileInfo, ...] = ()
     check_only: bool = False
     shrinking: bool = False  # nothing new asked for: cached repo metadata is enough
-    notices: list[str] = field(default_factory=list)
 
 
 def requests_of(origin: Origin) -> Requests:
@@ -394,25 +393,24 @@ class Engine:
                     pass
             return solve(request)
 
-    def _check_inactive(
-        self, cur: Current, change: _Change, tx: Transaction, opts: Options
-    ) -> None:
+    def _inactive_notices(self, cur: Current, change: _Change, tx: Transaction) -> list[str]:
+        """Notices for requests the base satisfies (``_plan`` refuses a new one unless
+        --allow-inactive)."""
         was_inactive = set(cur.layer.inactive) if cur.layer else set()
         new_requests = {*change.new_names, *(f.nevra for f in change.local_files)}
+        notices = []
         for request, nevra in tx.inactive:
             if request in new_requests:
-                if not opts.allow_inactive:
-                    raise RequestError(
-                        inactive_notice(request, nevra),
-                        hint="use --allow-inactive to request it anyway",
-                    )
-                change.notices.append(inactive_notice(request, nevra))
+                notices.append(inactive_notice(request, nevra))
             elif request not in was_inactive and cur.base_commit != change.base_commit:
-                change.notices.append(inactive_notice(request, nevra, now=True))
+                notices.append(inactive_notice(request, nevra, now=True))
+        return notices
 
-    def _layer(self, cur: Current, change: _Change, opts: Options, work: Path) -> Result:
+    def _plan(self, cur: Current, change: _Change, opts: Options, work: Path) -> LayerPlan:
+        """Solve the change and decide everything about the new commit; write nothing."""
         locals_ = self._local_paths(change, work)
-        tx = self._solve(change, locals_, cache_only=opts.cache_only)
+        with error_context("Resolving"):
+            tx = self._solve(change, locals_, cache_only=opts.cache_only)
         # Local files appear under their (temporary) path: name them by NEVRA instead.
         labels = {
             str(path.resolve()): pkg.nevra
@@ -423,45 +421,48 @@ class Engine:
         tx = dataclasses.replace(
             tx, inactive=tuple((labels.get(r, r), nevra) for r, nevra in tx.inactive)
         )
-        change.notices.extend(tx.warnings)
-        self._check_inactive(cur, change, tx, opts)
-        base_pair = (cur.base_commit, change.base_commit)
-        replace_pairs = [(old, p.nevra) for old, p in tx.replace]
-        if opts.dry_run:
-            text = render_transaction(
-                install=[p.nevra for p in tx.install],
-                remove=tx.remove,
-                replace=replace_pairs,
-                inactive=tx.inactive,
-                base=base_pair,
+        new_requests = {*change.new_names, *(f.nevra for f in change.local_files)}
+        refused = [(r, n) for r, n in tx.inactive if r in new_requests]
+        if refused and not opts.allow_inactive:
+            raise RequestError(
+                inactive_notice(*refused[0]), hint="use --allow-inactive to request it anyway"
             )
-            return Result(Outcome.DRY_RUN, text, notices=tuple(change.notices))
-        install = [PackageAction(p.nevra, p.checksum) for p in tx.install]
-        replacements = [(old, PackageAction(p.nevra, p.checksum)) for old, p in tx.replace]
-        digest = inputhash(
-            base_commit=change.base_commit,
-            requests=change.requests,
-            install=install,
-            remove=tx.remove,
-            replace=replacements,
-            repomd=tx.repomd,
+        install = tuple(PackageAction(p.nevra, p.checksum) for p in tx.install)
+        replacements = tuple((old, PackageAction(p.nevra, p.checksum)) for old, p in tx.replace)
+        return LayerPlan(
+            tx=tx,
+            base_pair=(cur.base_commit, change.base_commit),
+            layered_before=cur.layer.layered if cur.layer else (),
+            origin=origin_for(change.base_ref, change.requests, cur.deployment.origin),
+            inputhash=inputhash(
+                base_commit=change.base_commit,
+                requests=change.requests,
+                install=install,
+                remove=tx.remove,
+                replace=replacements,
+                repomd=tx.repomd,
+            ),
+            notices=(*tx.warnings, *self._inactive_notices(cur, change, tx)),
         )
-        origin = origin_for(change.base_ref, change.requests, cur.deployment.origin)
+
+    def _layer(self, cur: Current, change: _Change, opts: Options, work: Path) -> Result:
+        plan = self._plan(cur, change, opts, work)
+        if opts.dry_run:
+            return Result(Outcome.DRY_RUN, plan.transaction_text(), notices=plan.notices)
         if (
             cur.layer is not None
-            and cur.layer.inputhash == digest
-            and cur.deployment.origin.without_transient() == origin
+            and cur.layer.inputhash == plan.inputhash
+            and cur.deployment.origin.without_transient() == plan.origin
         ):
-            return self._unchanged(change.notices)
+            return self._unchanged(plan.notices)
         if change.check_only:
-            text = render_changes(
-                layered_before=cur.layer.layered if cur.layer else (),
-                layered_after=[p.nevra for p in tx.install],
-                base=base_pair,
-                base_diff=self._base_diff(base_pair),
-                deployed=False,
-            )
+            text = plan.changes_text(self._base_diff(plan.base_pair), deployed=False)
             return Result(Outcome.UPDATE_AVAILABLE, text or "Updates available.")
+        return self._apply(change, plan, opts, work)
+
+    def _apply(self, change: _Change, plan: LayerPlan, opts: Options, work: Path) -> Result:
+        """Fetch, import, assemble, commit and stage what ``plan`` decided."""
+        tx = plan.tx
         fetcher = PackageFetcher(
             self.store,
             download_dir=self.download_dir,
@@ -469,43 +470,34 @@ class Engine:
             progress=self.progress,
             cache_only=opts.cache_only,
         )
-        remote = [p for p in (*tx.install, *(p for _, p in tx.replace)) if p.repo != COMMANDLINE]
+        wanted = [*tx.install, *(p for _, p in tx.replace)]
+        remote = [p for p in wanted if p.repo != COMMANDLINE]
         if opts.download_only:
-            with self.progress.step("Downloading"):
+            with self.progress.step("Downloading"), error_context("Downloading"):
                 paths, cached = fetcher.download(remote)
             text = f"Downloaded {len(paths)} packages ({cached} already cached)."
-            return Result(Outcome.DOWNLOADED, text, notices=tuple(change.notices))
+            return Result(Outcome.DOWNLOADED, text, notices=plan.notices)
         # One durability point for everything written until the commit (package
         # imports, their refs, the layered commit): a syncfs per ref would wait on
         # every dirty page of the filesystem each time.
         with self.store.batch():
-            obtained = fetcher.obtain(remote)
-            fault_point("engine-after-import")
-            fetched = iter(obtained.packages)
-            wanted = [*tx.install, *(p for _, p in tx.replace)]
-            imported = [
-                self._import_local(fetcher, p) if p.repo == COMMANDLINE else next(fetched)
-                for p in wanted
-            ]
-            layered, replacing = imported[: len(tx.install)], imported[len(tx.install) :]
-            commit = self._build_commit(change, tx, layered + replacing, digest, work)
+            with error_context("Fetching packages"):
+                obtained = fetcher.obtain(remote)
+                fault_point("engine-after-import")
+                fetched = iter(obtained.packages)
+                imported = [
+                    self._import_local(fetcher, p) if p.repo == COMMANDLINE else next(fetched)
+                    for p in wanted
+                ]
+            commit = self._build_commit(change, plan, imported, work)
         fault_point("engine-after-commit")
         with self.progress.step("Staging"):
-            deployment = self.sysroot.deploy(self.osname, commit, origin)
+            deployment = self.sysroot.deploy(self.osname, commit, plan.origin)
         details = []
         if obtained.cached or obtained.downloaded:
             details.append(f"Packages: {obtained.cached} cached, {obtained.downloaded} downloaded")
-        text = render_changes(
-            layered_before=cur.layer.layered if cur.layer else (),
-            layered_after=[p.nevra for p in tx.install],
-            base=base_pair,
-            base_diff=self._base_diff(base_pair),
-            removed_base=tx.remove,
-            replaced_base=replace_pairs,
-            notices=change.notices,
-            details=details,
-        )
-        return Result(Outcome.DEPLOYED, text, deployment, tuple(change.notices))
+        text = plan.changes_text(self._base_diff(plan.base_pair), details=details)
+        return Result(Outcome.DEPLOYED, text, deployment, plan.notices)
 
     def _import_local(self, fetcher: PackageFetcher, pkg: PackageRef) -> ImportedPackage:
         path = Path(pkg.location)
@@ -514,27 +506,24 @@ class Engine:
         return fetcher.import_file(path, f"sha256:{info.file_sha256}")
 
     def _build_commit(
-        self,
-        change: _Change,
-        tx: Transaction,
-        packages: Sequence[ImportedPackage],
-        digest: str,
-        work: Path,
+        self, change: _Change, plan: LayerPlan, packages: Sequence[ImportedPackage], work: Path
     ) -> str:
+        tx = plan.tx
         base_info = self.store.commit_info(change.base_commit)
         removals = (*tx.remove, *(old for old, _ in tx.replace))
         assembly = work / "assemble"
         assembly.mkdir()
-        tree = assemble(
-            self.store,
-            change.base_commit,
-            packages,
-            remove=removals,
-            base_root=self._base_root(change.base_commit),
-            admin_etc=self.current().deployment.path / "etc",
-            workdir=assembly,
-            progress=self.progress,
-        )
+        with error_context("Assembling"):
+            tree = assemble(
+                self.store,
+                change.base_commit,
+                packages,
+                remove=removals,
+                base_root=self._base_root(change.base_commit),
+                admin_etc=self.current().deployment.path / "etc",
+                workdir=assembly,
+                progress=self.progress,
+            )
         inactive = tuple(r for r, _ in tx.inactive)
         layer = LayerInfo(
             base_checksum=change.base_commit,
@@ -546,11 +535,11 @@ class Engine:
             removed=tx.remove,
             replaced=tuple(old for old, _ in tx.replace),
             repomd=tx.repomd,
-            inputhash=digest,
+            inputhash=plan.inputhash,
             version=base_info.metadata.get("version", ""),
         )
         subject = f"Layered on {change.base_commit[:12]}"
-        with self.progress.step("Committing"):
+        with self.progress.step("Committing"), error_context("Committing"):
             return self.store.commit_tree(
                 tree,
                 subject=subject,

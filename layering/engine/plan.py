@@ -1,4 +1,4 @@
-"""What a layered commit is made of, as data: its inputs digest and its commit metadata.
+"""What a layered commit is made of, as data: its plan, inputs digest and commit metadata.
 
 The *inputhash* is rpm-ostree's "state checksum": a digest of everything that decides a
 layered tree (base commit, requests, exact package actions, repo metadata). When it
@@ -13,7 +13,11 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from core.sysroot.origin import Origin
 from layering.engine.origin_state import Requests
+from layering.engine.summary import render_changes, render_transaction
+from layering.rpm.pkgdiff import PackageDiff
+from solver import Transaction
 
 INPUTHASH_VERSION = "strata-inputhash-1"
 
@@ -133,3 +137,46 @@ def _json_map(meta: Mapping[str, str], key: str) -> dict[str, str]:
     except json.JSONDecodeError:
         return {}
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """A solved change and everything decided from it, before anything is written."""
+
+    tx: Transaction  # inactive requests name local files by NEVRA
+    base_pair: tuple[str, str]  # (the base built on, the new base)
+    layered_before: tuple[str, ...]
+    origin: Origin
+    inputhash: str
+    notices: tuple[str, ...]
+
+    def transaction_text(self) -> str:
+        return render_transaction(
+            install=[p.nevra for p in self.tx.install],
+            remove=self.tx.remove,
+            replace=[(old, p.nevra) for old, p in self.tx.replace],
+            inactive=self.tx.inactive,
+            base=self.base_pair,
+        )
+
+    def changes_text(
+        self, base_diff: PackageDiff | None, *, details: Sequence[str] = (), deployed: bool = True
+    ) -> str:
+        if not deployed:
+            return render_changes(
+                layered_before=self.layered_before,
+                layered_after=[p.nevra for p in self.tx.install],
+                base=self.base_pair,
+                base_diff=base_diff,
+                deployed=False,
+            )
+        return render_changes(
+            layered_before=self.layered_before,
+            layered_after=[p.nevra for p in self.tx.install],
+            base=self.base_pair,
+            base_diff=base_diff,
+            removed_base=self.tx.remove,
+            replaced_base=[(old, p.nevra) for old, p in self.tx.replace],
+            notices=self.notices,
+            details=details,
+        )

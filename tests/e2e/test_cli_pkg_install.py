@@ -123,6 +123,18 @@ def test_bad_installs_change_nothing(world: World, args: tuple[str, ...], match:
     refused(world, *args, match=match)
 
 
+def test_errors_name_the_phase_they_failed_in(world: World) -> None:
+    stderr = refused(world, "install", "failing", match="failing post script")
+    assert (
+        "Assembling: running scripts: failing:%post of failing-1.0-1.x86_64 failed with "
+        "exit status 3" in stderr
+    ), stderr
+    stderr = refused(world, "install", "clash", match="basefiles")
+    assert "Assembling: merging package trees: " in stderr, stderr
+    stderr = refused(world, "install", "needy", match="no-such-capability")
+    assert "Resolving: " in stderr, stderr
+
+
 def test_corrupted_local_rpm_changes_nothing(world: World, tmp_path: Path) -> None:
     bad = tmp_path / "broken-1.0-1.x86_64.rpm"
     data = bytearray(local_rpm().read_bytes())
