@@ -36,6 +36,7 @@ def _engine(ctx: Context) -> Engine:
 
 def _options(args: argparse.Namespace) -> Options:
     from layering.engine.engine import Options  # noqa: PLC0415 - see above
+    from layering.engine.solving import RepoChoice  # noqa: PLC0415 - see above
 
     return Options(
         dry_run=getattr(args, "dry_run", False),
@@ -43,6 +44,10 @@ def _options(args: argparse.Namespace) -> Options:
         allow_inactive=getattr(args, "allow_inactive", False),
         cache_only=getattr(args, "cache_only", False),
         download_only=getattr(args, "download_only", False),
+        repos=RepoChoice(
+            toggles=tuple(getattr(args, "repo_toggles", None) or ()),
+            releasever=getattr(args, "releasever", None),
+        ),
     )
 
 
@@ -147,6 +152,40 @@ def _flag(parser: argparse.ArgumentParser, name: str, text: str) -> None:
     parser.add_argument(name, action="store_true", help=text)
 
 
+class _RepoToggle(argparse.Action):
+    """--enablerepo/--disablerepo into one ordered list, as dnf applies them in order
+    (``--disablerepo='*' --enablerepo=mine``); a value may list several ids, comma-separated."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        items = list(getattr(namespace, self.dest, None) or ())
+        for pattern in str(values).split(","):
+            if not pattern.strip():
+                parser.error(f"{option_string}: empty repo id")
+            items.append((self.const, pattern.strip()))
+        setattr(namespace, self.dest, items)
+
+
+def _repo_flags(parser: argparse.ArgumentParser) -> None:
+    for name, action in (("--enablerepo", "enable"), ("--disablerepo", "disable")):
+        parser.add_argument(
+            name,
+            dest="repo_toggles",
+            action=_RepoToggle,
+            const=action,
+            metavar="ID",
+            help=f"{action} repos whose id matches ID (a glob) for this operation only",
+        )
+    parser.add_argument(
+        "--releasever", metavar="V", help="$releasever of the repo files for this operation"
+    )
+
+
 def _change_flags(
     parser: argparse.ArgumentParser, *, full: bool = False, fetching: bool = False
 ) -> None:
@@ -169,22 +208,26 @@ def register(
     p = verb("install", "layer packages (names or .rpm files) on the base")
     p.add_argument("packages", nargs="+", metavar="PKG")
     _change_flags(p, full=True)
+    _repo_flags(p)
     p.set_defaults(func=_install, spare_after=True)
 
     p = verb("uninstall", "remove layered packages")
     p.add_argument("packages", nargs="*", metavar="PKG")
     _flag(p, "--all", "remove every layered package")
     _change_flags(p, full=True)
+    _repo_flags(p)
     p.set_defaults(func=_uninstall, spare_after=True)
 
     p = verb("rebase", "switch to another base ref, keeping the layered packages")
     p.add_argument("ref", metavar="REF")
     _change_flags(p, fetching=True)
+    _repo_flags(p)
     p.set_defaults(func=_rebase, spare_after=True)
 
     p = verb("upgrade", "newest commit of the base ref and newest layered packages")
     _flag(p, "--check", "only report whether an update is available")
     _change_flags(p, fetching=True)
+    _repo_flags(p)
     p.set_defaults(func=_upgrade, spare_after=True)
 
     p = verb("rollback", "make the previous deployment the default again")
@@ -194,22 +237,7 @@ def register(
     _change_flags(p)
     p.set_defaults(func=_reset, spare_after=True)
 
-    p = verb("override", "remove or replace packages of the base")
-    sub = p.add_subparsers(dest="override_verb", metavar="ACTION")
-    sub.required = True
-    o = sub.add_parser("remove", parents=[common], help="remove base packages")
-    o.add_argument("packages", nargs="+", metavar="PKG")
-    _change_flags(o)
-    o.set_defaults(func=_override_remove, spare_after=True)
-    o = sub.add_parser("replace", parents=[common], help="replace base packages by local RPMs")
-    o.add_argument("packages", nargs="+", metavar="FILE.rpm")
-    _change_flags(o)
-    o.set_defaults(func=_override_replace, spare_after=True)
-    o = sub.add_parser("reset", parents=[common], help="undo overrides")
-    o.add_argument("packages", nargs="*", metavar="PKG")
-    _flag(o, "--all", "undo every override")
-    _change_flags(o)
-    o.set_defaults(func=_override_reset, spare_after=True)
+    _register_override(verb("override", "remove or replace packages of the base"), common)
 
     p = verb("status", "the deployments, their bases and layered packages")
     _flag(p, "--json", "machine-readable output")
@@ -222,3 +250,24 @@ def register(
     _flag(p, "--rollback", "drop the rollback deployment")
     _flag(p, "--repomd", "drop cached repo metadata and downloads")
     p.set_defaults(func=_cleanup)
+
+
+def _register_override(p: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="override_verb", metavar="ACTION")
+    sub.required = True
+    o = sub.add_parser("remove", parents=[common], help="remove base packages")
+    o.add_argument("packages", nargs="+", metavar="PKG")
+    _change_flags(o)
+    _repo_flags(o)
+    o.set_defaults(func=_override_remove, spare_after=True)
+    o = sub.add_parser("replace", parents=[common], help="replace base packages by local RPMs")
+    o.add_argument("packages", nargs="+", metavar="FILE.rpm")
+    _change_flags(o)
+    _repo_flags(o)
+    o.set_defaults(func=_override_replace, spare_after=True)
+    o = sub.add_parser("reset", parents=[common], help="undo overrides")
+    o.add_argument("packages", nargs="*", metavar="PKG")
+    _flag(o, "--all", "undo every override")
+    _change_flags(o)
+    _repo_flags(o)
+    o.set_defaults(func=_override_reset, spare_after=True)

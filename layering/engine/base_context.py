@@ -1,17 +1,19 @@
 """Facts about the OS being layered that come from its trees, never from the host.
 
-``$releasever`` comes from the base commit's os-release, the repo files from the
-booted deployment's ``/etc`` (the administrator's configuration), GPG keys from that
-``/etc`` or the base's ``/usr/etc`` defaults.
+``$releasever`` comes from the base's ``system-release(releasever)`` provide (else
+its os-release), the repo files and the variables of ``/etc/dnf/vars`` and
+``/etc/yum/vars`` from the booted deployment's ``/etc`` (the administrator's
+configuration), GPG keys from that ``/etc`` or the base's ``/usr/etc`` defaults.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import re
 import stat
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from core.errors import StoreError
@@ -60,11 +62,106 @@ def releasever(store: Store, commit: str) -> str:
     return store.commit_info(commit).metadata.get("version", "")
 
 
-def repo_variables(store: Store, commit: str, arch: str) -> dict[str, str]:
-    return {"releasever": releasever(store, commit), "basearch": basearch(arch), "arch": arch}
+VARS_DIRS = ("etc/yum/vars", "etc/dnf/vars")  # dnf reads both; the later one wins
+_VAR_NAME = re.compile(r"^\w{1,64}$")
+_VAR_MAX = 4096
 
 
-def load_repos(config_root: Path, variables: dict[str, str]) -> tuple[RepoConfig, ...]:
+def read_vars(config_root: Path) -> dict[str, str]:
+    """Variables of ``/etc/yum/vars`` and ``/etc/dnf/vars`` of a deployment, as dnf reads
+    them: one per file, the file name its name, the first line its value.
+
+    Paths resolve inside the deployment (a symlink never leads to the host); names
+    dnf could not substitute and unreadable or non-text files are left out.
+    """
+    found: dict[str, str] = {}
+    lookup = _dir_lookup(config_root)
+    for directory in VARS_DIRS:
+        rel = resolve_in_tree(directory, lookup)
+        if rel is None or not (config_root / rel).is_dir():
+            continue
+        for entry in sorted((config_root / rel).iterdir()):
+            if not _VAR_NAME.match(entry.name):
+                continue
+            target = resolve_in_tree(f"{rel}/{entry.name}", lookup)
+            if target is None or not (config_root / target).is_file():
+                continue
+            try:
+                with (config_root / target).open("rb") as f:
+                    line = f.read(_VAR_MAX).split(b"\n", 1)[0].decode()
+            except (OSError, UnicodeDecodeError):
+                continue
+            found[entry.name] = line
+    return found
+
+
+class RepoVariables(Mapping[str, str]):
+    """``$var`` values for .repo files; ``releasever`` is looked up only when one uses it.
+
+    Precedence as in dnf: the vars files, then the detected release version (when
+    the base declares one), then ``--releasever``. A base that declares none falls
+    back to its os-release ``VERSION_ID`` unless a vars file set the value.
+    """
+
+    def __init__(
+        self,
+        fixed: Mapping[str, str],
+        releasever: Callable[[], str | None],
+        override: str | None = None,
+    ) -> None:
+        self._values = dict(fixed)
+        self._detect: Callable[[], str | None] | None = releasever
+        if override is not None:
+            self._values["releasever"] = override
+            self._detect = None
+
+    def _resolve(self) -> None:
+        if self._detect is not None:
+            detected = self._detect()
+            self._detect = None
+            if detected:
+                self._values["releasever"] = detected
+
+    def __getitem__(self, key: str) -> str:
+        if key == "releasever":
+            self._resolve()
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        self._resolve()
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        self._resolve()
+        return len(self._values)
+
+
+def repo_variables(
+    store: Store,
+    commit: str,
+    arch: str,
+    *,
+    config_root: Path | None = None,
+    detect: Callable[[], str | None] | None = None,
+    override: str | None = None,
+) -> RepoVariables:
+    """The variables of a deployment's repo files: ``$arch``/``$basearch``, the vars
+    files of ``config_root``, ``$releasever`` from ``detect`` (the base's packages),
+    else the base's os-release, or ``override`` (``--releasever``)."""
+    fixed = {"basearch": basearch(arch), "arch": arch}
+    if config_root is not None:
+        fixed.update(read_vars(config_root))
+
+    def find() -> str | None:
+        detected = detect() if detect is not None else None
+        if detected or "releasever" in fixed:  # the os-release fallback never beats a vars file
+            return detected
+        return releasever(store, commit) or None
+
+    return RepoVariables(fixed, find, override)
+
+
+def load_repos(config_root: Path, variables: Mapping[str, str]) -> tuple[RepoConfig, ...]:
     """The deployment's ``/etc/yum.repos.d`` repos; none when the directory is missing."""
     directory = config_root / "etc" / "yum.repos.d"
     if not directory.is_dir():

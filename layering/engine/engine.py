@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from core.errors import FetchError, SolveError, StoreError, SysrootError, error_context
+from core.errors import StoreError, SysrootError, error_context
 from core.faults import fault_point
 from core.progress import Progress
 from core.scratch import scratch_dir
@@ -27,7 +27,7 @@ from core.sysroot import Sysroot
 from core.sysroot.deployment import Deployment
 from core.sysroot.origin import Origin
 from layering.engine import origin_state as rq
-from layering.engine.base_context import load_repos, machine_arch, repo_variables, tree_file_reader
+from layering.engine.base_context import machine_arch, tree_file_reader
 from layering.engine.fetching import (
     PackageFetcher,
     RpmFileInfo,
@@ -37,17 +37,15 @@ from layering.engine.fetching import (
 )
 from layering.engine.origin_state import LocalPackage, RequestError, Requests
 from layering.engine.plan import LayerInfo, LayerPlan, PackageAction, inputhash
+from layering.engine.solving import RepoChoice, SolveInput, solve_requests
 from layering.engine.summary import inactive_notice, render_changes, render_transaction
 from layering.rpm.assemble import assemble
-from layering.rpm.headers import checkout_rpmdb, read_packages
+from layering.rpm.headers import read_packages
 from layering.rpm.importer import ImportedPackage
 from layering.rpm.pkgdiff import PackageDiff, diff_packages
-from solver import PackageRef, Request, Transaction, fetch, solve
-from solver.base import base_cache_path
+from solver import PackageRef, Transaction, fetch
 
 COMMANDLINE = "@commandline"
-# Given to the solver as the base rpmdb when its cache of the base is warm: never read.
-_NO_RPMDB = Path("/nonexistent/strata-warm-base-cache")
 
 
 class Outcome(StrEnum):
@@ -65,6 +63,7 @@ class Options:
     allow_inactive: bool = False
     cache_only: bool = False
     download_only: bool = False
+    repos: RepoChoice = RepoChoice()  # --enablerepo, --disablerepo, --releasever
 
 
 @dataclass(frozen=True)
@@ -346,52 +345,18 @@ class Engine:
             )
         return out
 
-    def _solve(self, change: _Change, locals_: dict[str, Path], *, cache_only: bool) -> Transaction:
-        """Solve against the base commit's package set.
-
-        The solver reads that set from its ``.solv`` cache of the base commit when it has
-        one; only a cold (or unreadable) cache needs the base rpmdb checked out of the
-        store, which costs a copy of a database that holds every file path of the base.
-        """
-        cached = base_cache_path(self.solver_cache, change.base_commit)
-        if cached is not None and cached.is_file():
-            try:
-                return self._solve_with(change, locals_, _NO_RPMDB, cache_only=cache_only)
-            except SolveError:
-                if cached.is_file():
-                    raise  # the cache was read: a problem of the request itself
-                # the solver dropped an unreadable cache and wanted the rpmdb after all
-        with checkout_rpmdb(self.store, change.base_commit) as rpmdb:
-            return self._solve_with(change, locals_, rpmdb, cache_only=cache_only)
-
-    def _solve_with(
-        self, change: _Change, locals_: dict[str, Path], rpmdb: Path, *, cache_only: bool
-    ) -> Transaction:
-        req = change.requests
-        repos = load_repos(
-            self._config_root(), repo_variables(self.store, change.base_commit, self.arch)
+    def _solve(self, change: _Change, locals_: dict[str, Path], opts: Options) -> Transaction:
+        inp = SolveInput(
+            self.store, self._config_root(), self.solver_cache, self.arch, self.progress, opts.repos
         )
-        request = Request(
-            base_rpmdb=rpmdb,
-            base_key=change.base_commit,
-            repos=repos,
-            install=req.packages,
-            local_rpms=tuple(locals_[p.sha256] for p in req.local),
-            override_remove=req.override_remove,
-            override_replace=tuple(locals_[p.sha256] for p in req.override_replace),
-            arch=self.arch,
-            cache_dir=self.solver_cache,
-            cache_only=cache_only,
+        return solve_requests(
+            inp,
+            change.base_commit,
+            change.requests,
+            locals_,
+            cache_only=opts.cache_only,
+            shrinking=change.shrinking,
         )
-        with self.progress.step("Resolving"):
-            if change.shrinking and not cache_only:
-                # Like rpm-ostree: removing needs no fresh metadata (or network) when
-                # the cache has it; fall back to fetching when it does not.
-                try:
-                    return solve(dataclasses.replace(request, cache_only=True))
-                except FetchError:
-                    pass
-            return solve(request)
 
     def _inactive_notices(self, cur: Current, change: _Change, tx: Transaction) -> list[str]:
         """Notices for requests the base satisfies (``_plan`` refuses a new one unless
@@ -410,7 +375,7 @@ class Engine:
         """Solve the change and decide everything about the new commit; write nothing."""
         locals_ = self._local_paths(change, work)
         with error_context("Resolving"):
-            tx = self._solve(change, locals_, cache_only=opts.cache_only)
+            tx = self._solve(change, locals_, opts)
         # Local files appear under their (temporary) path: name them by NEVRA instead.
         labels = {
             str(path.resolve()): pkg.nevra

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from core.store import Store
-from layering.engine.base_context import load_repos, releasever, repo_variables, tree_file_reader
+from layering.engine.base_context import (
+    load_repos,
+    read_vars,
+    releasever,
+    repo_variables,
+    tree_file_reader,
+)
 
 
 @pytest.fixture
@@ -79,3 +85,50 @@ def test_repos_come_from_the_deployment_etc(tmp_path: Path) -> None:
     (only,) = load_repos(deployment, {"releasever": "39", "basearch": "x86_64"})
     assert only.id == "fedora"
     assert only.baseurls == ("https://example.org/39/x86_64/",)
+
+
+def test_vars_of_yum_and_dnf_stay_inside_the_deployment(tmp_path: Path) -> None:
+    deployment = tmp_path / "deployment"
+    yum = deployment / "etc/yum/vars"
+    dnf = deployment / "etc/dnf/vars"
+    yum.mkdir(parents=True)
+    dnf.mkdir(parents=True)
+    (yum / "infra").write_text("stock\nsecond line ignored\n")
+    (yum / "contentdir").write_text("centos\n")
+    (dnf / "contentdir").write_text("altarch\n")  # dnf's directory is read last: it wins
+    (dnf / "bad name").write_text("x\n")
+    (dnf / "binary").write_bytes(b"\xff\xfe\n")
+    os.symlink("/etc/hostname", dnf / "hostile")  # absolute: resolves inside the deployment
+    os.symlink("../../../../../../etc/hostname", dnf / "up")
+    (deployment / "etc/hostname").write_text("deployment-host\n")
+    assert read_vars(deployment) == {
+        "contentdir": "altarch",
+        "hostile": "deployment-host",
+        "infra": "stock",
+        "up": "deployment-host",
+    }
+    assert read_vars(tmp_path / "nothing") == {}
+
+
+def test_releasever_precedence_vars_then_detected_then_command_line(
+    store: Store, tmp_path: Path
+) -> None:
+    commit = _commit(store, _base(tmp_path))
+    deployment = tmp_path / "deployment"
+    (deployment / "etc/dnf/vars").mkdir(parents=True)
+    (deployment / "etc/dnf/vars/releasever").write_text("from-vars\n")
+    calls: list[str] = []
+
+    def detect() -> str | None:
+        calls.append("detect")
+        return "42"
+
+    variables = repo_variables(store, commit, "i686", config_root=deployment, detect=detect)
+    assert (variables["basearch"], variables["arch"]) == ("i386", "i686")
+    assert not calls, "the base is read only when a repo file uses $releasever"
+    assert variables["releasever"] == "42" and calls == ["detect"]
+    assert repo_variables(store, commit, "x86_64", detect=lambda: None)["releasever"] == "39"
+    with_vars = repo_variables(store, commit, "x86_64", config_root=deployment, detect=None)
+    assert with_vars["releasever"] == "from-vars"  # the os-release fallback does not win
+    forced = repo_variables(store, commit, "x86_64", detect=detect, override="9")
+    assert forced["releasever"] == "9" and calls == ["detect"]
