@@ -16,16 +16,13 @@ import shutil
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from core.errors import StoreError
 from core.faults import fault_point
 from core.store.objects import apply_meta_fd, copy_fd
+from core.store.parts import StoreParts
 from core.store.treemeta import GIT_LINK, GIT_TREE, Header
 from core.store.types import FileMeta
-
-if TYPE_CHECKING:
-    from core.store.repo import Store
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _LINK_FALLBACK = (errno.EXDEV, errno.EMLINK, errno.EPERM)
@@ -37,13 +34,13 @@ _MIN_TASKS = 32
 WORKERS = 1
 
 
-def checkout_tree(store: Store, tree: bytes, dest: Path, *, hardlink: bool) -> None:
+def checkout_tree(parts: StoreParts, tree: bytes, dest: Path, *, hardlink: bool) -> None:
     created = _prepare_dest(dest)
     try:
         dfd = os.open(dest, DIR_FLAGS)
-        objects_fd = os.open(store.objects.root, DIR_FLAGS)
+        objects_fd = os.open(parts.objects.root, DIR_FLAGS)
         try:
-            job = TreeCheckout(store, objects_fd, hardlink)
+            job = TreeCheckout(parts, objects_fd, hardlink)
             if WORKERS > 1:
                 job.parallel(dfd, tree, WORKERS)
             else:
@@ -96,8 +93,8 @@ class TreeCheckout:
     """Writes trees into open directory fds; :mod:`core.store.checkout_patch` reuses it to
     add the subtrees and files a patched checkout gains."""
 
-    def __init__(self, store: Store, objects_fd: int, hardlink: bool) -> None:
-        self.reader = store.reader
+    def __init__(self, parts: StoreParts, objects_fd: int, hardlink: bool) -> None:
+        self.reader = parts.reader
         self.objects_fd = objects_fd
         self.hardlink = hardlink
         self.count = 0  # entries created (approximate under parallel(): not locked)

@@ -22,22 +22,19 @@ import errno
 import os
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from core.errors import StoreError
 from core.store.checkout import DIR_FLAGS, TreeCheckout, apply_dir_meta
+from core.store.parts import StoreParts
 from core.store.treemeta import GIT_TREE
-
-if TYPE_CHECKING:
-    from core.store.repo import Store
 
 _OWNER_RWX = stat.S_IRWXU
 
 
-def patch_checkout(store: Store, dest: Path, old_tree: str, new_tree: str) -> int:
+def patch_checkout(parts: StoreParts, dest: Path, old_tree: str, new_tree: str) -> int:
     """Patch ``dest``, a hardlink checkout of ``old_tree``, into one of ``new_tree``.
 
-    Both trees are hex tree ids of ``store`` (``store.subtree(commit, "")``). Returns
+    Both trees are hex tree ids of ``store`` (``Store.subtree(commit, "")``). Returns
     the number of entries created, replaced or removed (a directory whose own metadata
     changed counts once). On failure ``dest`` is left half-patched: remove it.
     """
@@ -50,9 +47,9 @@ def patch_checkout(store: Store, dest: Path, old_tree: str, new_tree: str) -> in
     try:
         dfd = os.open(dest, DIR_FLAGS)
         try:
-            objects_fd = os.open(store.objects.root, DIR_FLAGS)
+            objects_fd = os.open(parts.objects.root, DIR_FLAGS)
             try:
-                job = _Patch(store, objects_fd)
+                job = _Patch(parts, objects_fd)
                 job.directory(dfd, old, new)
             finally:
                 os.close(objects_fd)
@@ -68,13 +65,13 @@ def patch_checkout(store: Store, dest: Path, old_tree: str, new_tree: str) -> in
     return job.touched
 
 
-def count_changes(store: Store, old_tree: str, new_tree: str, limit: int) -> int | None:
+def count_changes(parts: StoreParts, old_tree: str, new_tree: str, limit: int) -> int | None:
     """How many entries :func:`patch_checkout` would touch; None once more than ``limit``.
 
     Reads only what differs (plus added and removed subtrees, to count their entries),
     and stops reading as soon as the count passes ``limit``.
     """
-    counter = _Counter(store, limit)
+    counter = _Counter(parts, limit)
     try:
         counter.directory(bytes.fromhex(old_tree), bytes.fromhex(new_tree))
     except _TooMany:
@@ -87,8 +84,8 @@ class _TooMany(Exception):
 
 
 class _Counter:
-    def __init__(self, store: Store, limit: int) -> None:
-        self.reader = store.reader
+    def __init__(self, parts: StoreParts, limit: int) -> None:
+        self.reader = parts.reader
         self.limit = limit
         self.count = 0
 
@@ -131,9 +128,9 @@ class _Counter:
 
 
 class _Patch:
-    def __init__(self, store: Store, objects_fd: int) -> None:
-        self.reader = store.reader
-        self.writer = TreeCheckout(store, objects_fd, hardlink=True)
+    def __init__(self, parts: StoreParts, objects_fd: int) -> None:
+        self.reader = parts.reader
+        self.writer = TreeCheckout(parts, objects_fd, hardlink=True)
         self.touched = 0
 
     def directory(self, dfd: int, old: bytes, new: bytes) -> None:

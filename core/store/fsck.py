@@ -9,27 +9,24 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from typing import TYPE_CHECKING
 
 import pygit2
 
 from core.errors import StoreError
-from core.store import gitpack, treemeta
+from core.store import gitpack, refs, treemeta
 from core.store.gitpack import OBJ_BLOB, OBJ_COMMIT, OBJ_TREE
 from core.store.objects import CHUNK, read_xattrs
+from core.store.parts import StoreParts
 from core.store.reach import DIRMETA, walk_reachable
 from core.store.types import EntryKind
 
-if TYPE_CHECKING:
-    from core.store.repo import Store
 
-
-def fsck(store: Store) -> list[str]:
+def fsck(parts: StoreParts) -> list[str]:
     problems: list[str] = []
     roots: list[bytes] = []
-    for name, target in _refs(store, problems):
+    for name, target in _refs(parts, problems):
         oid = bytes.fromhex(target)
-        obj_type = store.reader.object_type(oid)
+        obj_type = parts.reader.object_type(oid)
         if obj_type is None:
             problems.append(f"ref {name}: points to missing commit {target}")
         elif obj_type != OBJ_COMMIT:
@@ -52,24 +49,24 @@ def fsck(store: Store) -> list[str]:
         elif obj_type == OBJ_TREE and DIRMETA not in {n for _, n, _ in gitpack.decode_tree(data)}:
             problems.append(f"{oid.hex()}: tree has no directory metadata ({where})")
 
-    found = walk_reachable(store.reader, roots, visit)
+    found = walk_reachable(parts.reader, roots, visit)
     problems.extend(found.problems)
     for oid, path in sorted(found.files.items()):
         header = headers.get(oid)
         if header is None:
             continue
         if header.kind is EntryKind.SYMLINK:
-            problems.extend(_check_symlink_object(store, oid.hex(), header, path))
+            problems.extend(_check_symlink_object(parts, oid.hex(), header, path))
         elif header.kind is EntryKind.FILE:
-            problems.extend(_check_file_object(store, oid.hex(), header, path))
+            problems.extend(_check_file_object(parts, oid.hex(), header, path))
         else:
             problems.append(f"{oid.hex()}: metadata blob at {path} describes a directory")
     return problems
 
 
-def _refs(store: Store, problems: list[str]) -> list[tuple[str, str]]:
+def _refs(parts: StoreParts, problems: list[str]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
-    heads = store.git_dir / "refs" / "heads"
+    heads = parts.git_dir / "refs" / "heads"
     for dirpath, _dirs, files in os.walk(heads):
         for filename in files:
             full = os.path.join(dirpath, filename)
@@ -85,7 +82,7 @@ def _refs(store: Store, problems: list[str]) -> list[tuple[str, str]]:
                 continue
             out.append((name, target))
     try:
-        for name, target in store.refs().items():
+        for name, target in refs.list_refs(parts.reader.repo).items():
             if (name, target) not in out and not (heads / name).exists():
                 out.append((name, target))  # packed refs written by other git tools
     except pygit2.GitError as err:
@@ -93,10 +90,12 @@ def _refs(store: Store, problems: list[str]) -> list[tuple[str, str]]:
     return sorted(out)
 
 
-def _check_file_object(store: Store, hexid: str, header: treemeta.Header, path: str) -> list[str]:
+def _check_file_object(
+    parts: StoreParts, hexid: str, header: treemeta.Header, path: str
+) -> list[str]:
     where = f"file object {hexid} ({path})"
     try:
-        fd = store.objects.open_object(hexid)
+        fd = parts.objects.open_object(hexid)
     except StoreError:
         return [f"{where}: missing from objects/"]
     except OSError as err:
@@ -128,10 +127,10 @@ def _check_file_object(store: Store, hexid: str, header: treemeta.Header, path: 
 
 
 def _check_symlink_object(
-    store: Store, hexid: str, header: treemeta.Header, path: str
+    parts: StoreParts, hexid: str, header: treemeta.Header, path: str
 ) -> list[str]:
     where = f"symlink object {hexid} ({path})"
-    spath = store.objects.spath(hexid)
+    spath = parts.objects.spath(hexid)
     try:
         st = os.lstat(spath)
     except FileNotFoundError:

@@ -51,7 +51,7 @@ class DirImporter:
         self.workers = workers
         self._pool: ThreadPoolExecutor | None = None
 
-    def _xattrs(self, target: int | str | bytes) -> tuple[tuple[str, bytes], ...]:
+    def xattrs(self, target: int | str | bytes) -> tuple[tuple[str, bytes], ...]:
         found = read_xattrs(target)
         if self.drop_xattr_prefixes and found:
             found = tuple(x for x in found if not x[0].startswith(self.drop_xattr_prefixes))
@@ -114,14 +114,14 @@ class DirImporter:
                 )
         for name, future in pending:
             entries.append((GIT_FILE, name, self._register(future.result())))
-        meta = FileMeta(st.st_uid, st.st_gid, st.st_mode, self._xattrs(bpath))
+        meta = FileMeta(st.st_uid, st.st_gid, st.st_mode, self.xattrs(bpath))
         dirmeta = self.writer.add(OBJ_BLOB, treemeta.dir_header(meta))
         entries.append((GIT_FILE, _DIRMETA, dirmeta))
         return self.writer.add(OBJ_TREE, gitpack.encode_tree(entries))
 
     def symlink(self, path: str | bytes, st: os.stat_result) -> bytes:
         target = os.fsdecode(os.readlink(os.fsencode(path)))
-        meta = FileMeta(st.st_uid, st.st_gid, st.st_mode, self._xattrs(path))
+        meta = FileMeta(st.st_uid, st.st_gid, st.st_mode, self.xattrs(path))
         header = treemeta.symlink_header(meta, target)
         oid = gitpack.object_id(OBJ_BLOB, header)
         if not self.objects.symlink_present(oid.hex()):
@@ -147,7 +147,7 @@ class DirImporter:
             raise StoreError(f"Cannot read {os.fsdecode(path)}: {err.strerror}") from err
         try:
             fst = os.fstat(fd)
-            meta = FileMeta(fst.st_uid, fst.st_gid, fst.st_mode, self._xattrs(fd))
+            meta = FileMeta(fst.st_uid, fst.st_gid, fst.st_mode, self.xattrs(fd))
             data: bytes | None = None
             if fst.st_size <= SMALL:
                 data = _read_all(fd, fst.st_size)

@@ -11,19 +11,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-import pygit2
 
 from core import atomic
 from core.errors import StoreError
 from core.faults import fault_point
 from core.store.gitpack import PackWriter, idx_object_ids, loose_object_ids
+from core.store.parts import StoreParts
 from core.store.reach import walk_reachable
 from core.store.types import PruneStats
-
-if TYPE_CHECKING:
-    from core.store.repo import Store
 
 SMALL_PACK = 8 << 20
 MAX_SMALL_PACKS = 32
@@ -42,29 +37,23 @@ def _remove_pack(idx: Path) -> None:
         idx.with_suffix(suffix).unlink(missing_ok=True)
 
 
-def _reopen(store: Store) -> None:
-    """Drop libgit2's handles on deleted packs."""
-    store.repo = pygit2.Repository(str(store.git_dir))
-    store.reader.repo = store.repo
-
-
-def _rewrite(store: Store, keep: Iterable[bytes], old_packs: list[Path]) -> None:
-    writer = PackWriter(store.git_dir / "objects" / "pack", lambda oid: False)
+def _rewrite(parts: StoreParts, keep: Iterable[bytes], old_packs: list[Path]) -> None:
+    writer = PackWriter(parts.git_dir / "objects" / "pack", lambda oid: False)
     for oid in sorted(keep):
-        obj_type, data = store.repo.odb.read(oid.hex())
+        obj_type, data = parts.reader.repo.odb.read(oid.hex())
         writer.add_new(int(obj_type), data, oid)
     name = writer.finish(fsync=True)
-    atomic.fsync_dir(store.git_dir / "objects" / "pack")
+    atomic.fsync_dir(parts.git_dir / "objects" / "pack")
     fault_point("prune-before-pack-delete")
     for idx in old_packs:
         if idx.stem != name:
             _remove_pack(idx)
-    _reopen(store)
+    parts.reader.reopen()  # drop libgit2's handles on the deleted packs
 
 
-def maybe_consolidate(store: Store) -> None:
+def maybe_consolidate(parts: StoreParts) -> None:
     """Merge small packs once there are many (each commit writes one)."""
-    pack_dir = store.git_dir / "objects" / "pack"
+    pack_dir = parts.git_dir / "objects" / "pack"
     small = [
         idx for idx in _packs(pack_dir) if idx.with_suffix(".pack").stat().st_size < SMALL_PACK
     ]
@@ -73,60 +62,46 @@ def maybe_consolidate(store: Store) -> None:
     ids: set[bytes] = set()
     for idx in small:
         ids.update(idx_object_ids(idx))
-    atomic.syncfs(store.path)
-    _rewrite(store, ids, small)
+    atomic.syncfs(parts.path)
+    _rewrite(parts, ids, small)
 
 
-def prune_store(store: Store, extra_roots: Iterable[str]) -> PruneStats:
-    store.flush()
-    roots: list[bytes] = []
-    for target in store.refs().values():
-        if store.reader.object_type(bytes.fromhex(target)) is not None:
-            roots.append(bytes.fromhex(target))
-    for rev in extra_roots:
-        roots.append(
-            store._tree_of(rev) if _is_tree(store, rev) else bytes.fromhex(store.resolve(rev))
-        )
-    found = walk_reachable(store.reader, roots)
+def prune_store(parts: StoreParts, roots: Iterable[bytes]) -> PruneStats:
+    """Keep what ``roots`` (commit or tree ids) reach; pending objects are flushed first."""
+    parts.flush()
+    found = walk_reachable(parts.reader, list(roots))
     missing = [p for p in found.problems if "missing" in p]
     if missing:
         raise StoreError(
             f"Refusing to prune a damaged store: {missing[0]}",
             hint="run `strata fsck` and repair the store first",
         )
-    pack_dir = store.git_dir / "objects" / "pack"
+    pack_dir = parts.git_dir / "objects" / "pack"
     old_packs = _packs(pack_dir)
     present: set[bytes] = set()
     for idx in old_packs:
         present.update(idx_object_ids(idx))
-    loose = list(loose_object_ids(store.git_dir / "objects"))
+    loose = list(loose_object_ids(parts.git_dir / "objects"))
     present.update(oid for oid, _ in loose)
     unreachable = present - found.git
     if unreachable or len(old_packs) > 1 or loose:
-        _rewrite(store, found.git & present, old_packs)
+        _rewrite(parts, found.git & present, old_packs)
         for _oid, path in loose:
             path.unlink(missing_ok=True)
-    files_removed, freed = _prune_files(store, {oid.hex() for oid in found.files})
-    store.devino_cache.retain(set(found.files))
-    for leftover in store.objects.tmp.iterdir():
+    files_removed, freed = _prune_files(parts, {oid.hex() for oid in found.files})
+    parts.devino().retain(set(found.files))
+    for leftover in parts.objects.tmp.iterdir():
         if leftover.is_file():
             leftover.unlink(missing_ok=True)
-    atomic.syncfs(store.path)
-    store.devino_cache.save()
+    atomic.syncfs(parts.path)
+    parts.devino().save()
     return PruneStats(len(unreachable), files_removed, freed)
 
 
-def _is_tree(store: Store, rev: str) -> bool:
-    try:
-        return store.reader.object_type(bytes.fromhex(rev)) == 2 and len(rev) == 40
-    except ValueError:
-        return False
-
-
-def _prune_files(store: Store, keep: set[str]) -> tuple[int, int]:
+def _prune_files(parts: StoreParts, keep: set[str]) -> tuple[int, int]:
     removed = 0
     freed = 0
-    root = store.objects.root
+    root = parts.objects.root
     for fan in sorted(os.listdir(root)):
         fan_dir = root / fan
         if len(fan) != 2 or not fan_dir.is_dir():

@@ -30,13 +30,14 @@ from core import atomic
 from core.errors import StoreError
 from core.faults import fault_point
 from core.scratch import scratch_dir
-from core.store import commits, gitpack, refs, treemeta
+from core.store import checkout_patch, commits, gitpack, refs, treemeta
 from core.store.checkout import checkout_tree
 from core.store.devino import DevInoCache
 from core.store.gitpack import OBJ_BLOB, OBJ_COMMIT, OBJ_TREE, PackWriter
 from core.store.importdir import DirImporter
 from core.store.maintenance import maybe_consolidate, prune_store
 from core.store.objects import FileObjects, read_xattrs
+from core.store.parts import StoreParts
 from core.store.treediff import diff_trees
 from core.store.treeedit import TreeEditor
 from core.store.treemeta import GIT_FILE, GIT_TREE
@@ -72,13 +73,26 @@ class Store:
     def __init__(self, path: Path, repo: pygit2.Repository) -> None:
         self.path = path
         self.git_dir = path / "git"
-        self.repo = repo
         self.objects = FileObjects(path / "objects", path / "tmp")
         self.writer = PackWriter(self.git_dir / "objects" / "pack", self._git_has)
         self.reader = ObjectReader(repo, self.writer)
         self._cache: DevInoCache | None = None
         self.files_read = 0  # files hashed by the last write_dir_tree (cache misses)
         self._batch: _Batch | None = None  # open while batch() runs
+        self._parts = StoreParts(
+            path=path,
+            git_dir=self.git_dir,
+            objects=self.objects,
+            writer=self.writer,
+            reader=self.reader,
+            devino=lambda: self.devino_cache,
+            flush=self.flush,
+        )
+
+    @property
+    def repo(self) -> pygit2.Repository:
+        """The libgit2 handle (maintenance replaces it after deleting packs)."""
+        return self.reader.repo
 
     # -- opening ------------------------------------------------------------------------
 
@@ -141,7 +155,7 @@ class Store:
             self._batch.deferred = True
             return
         if self.writer.finish():
-            maybe_consolidate(self)
+            maybe_consolidate(self._parts)
 
     def _make_durable(self) -> None:
         self.flush()
@@ -308,7 +322,7 @@ class Store:
 
     def edit(self, tree: str | None = None) -> TreeEditor:
         base = None if tree is None else self._tree_of(tree)
-        return TreeEditor(self, base)
+        return TreeEditor(self._parts, base)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -424,7 +438,17 @@ class Store:
         found = self.reader.find(root, subpath)
         if found is None or found[0] != GIT_TREE:
             raise StoreError(f"Cannot check out {subpath!r} of {rev_or_tree}: not a directory")
-        checkout_tree(self, found[1], Path(dest), hardlink=hardlink)
+        checkout_tree(self._parts, found[1], Path(dest), hardlink=hardlink)
+
+    def patch_checkout(self, dest: Path, old_tree: str, new_tree: str) -> int:
+        """Turn ``dest``, a checkout of ``old_tree``, into one of ``new_tree`` (both tree
+        ids); the number of entries created, replaced or removed."""
+        return checkout_patch.patch_checkout(self._parts, dest, old_tree, new_tree)
+
+    def count_changes(self, old_tree: str, new_tree: str, limit: int) -> int | None:
+        """How many entries patching a checkout of ``old_tree`` into ``new_tree`` touches;
+        None once more than ``limit``."""
+        return checkout_patch.count_changes(self._parts, old_tree, new_tree, limit)
 
     # -- refs and maintenance -----------------------------------------------------------
 
@@ -459,10 +483,22 @@ class Store:
     def fsck(self) -> list[str]:
         from core.store.fsck import fsck  # noqa: PLC0415 - only maintenance verbs need it
 
-        return fsck(self)
+        return fsck(self._parts)
 
     def prune(self, extra_roots: Iterable[str] = ()) -> PruneStats:
-        return prune_store(self, extra_roots)
+        self.flush()
+        roots = [
+            bytes.fromhex(target)
+            for target in self.refs().values()
+            if self.reader.object_type(bytes.fromhex(target)) is not None
+        ]
+        for rev in extra_roots:
+            is_tree = len(rev) == 40 and _HEX.fullmatch(rev) is not None
+            if is_tree and self.reader.object_type(bytes.fromhex(rev)) == OBJ_TREE:
+                roots.append(bytes.fromhex(rev))
+            else:
+                roots.append(bytes.fromhex(self.resolve(rev)))
+        return prune_store(self._parts, roots)
 
 
 @dataclass

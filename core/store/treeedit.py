@@ -12,18 +12,16 @@ import hashlib
 import os
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Union
+from typing import BinaryIO, Union
 
 from core.errors import ConflictError, StoreError
 from core.store import gitpack, treemeta
 from core.store.gitpack import OBJ_BLOB, OBJ_TREE
 from core.store.importdir import DirImporter, is_whiteout
 from core.store.objects import read_xattrs
+from core.store.parts import StoreParts
 from core.store.treemeta import GIT_FILE, GIT_LINK, GIT_TREE
 from core.store.types import EntryKind, FileMeta
-
-if TYPE_CHECKING:
-    from core.store.repo import Store
 
 # xattrs overlayfs keeps for itself on upper files; never part of a committed tree
 OVERLAY_XATTRS = ("trusted.overlay.", "user.overlay.")
@@ -51,10 +49,10 @@ class _Node:
 
 
 class TreeEditor:
-    def __init__(self, store: Store, base: bytes | None, *, base_label: str = "base") -> None:
-        self.store = store
-        self.reader = store.reader
-        self.writer = store.writer
+    def __init__(self, parts: StoreParts, base: bytes | None, *, base_label: str = "base") -> None:
+        self.parts = parts
+        self.reader = parts.reader
+        self.writer = parts.writer
         self.base_label = base_label
         self.root = _Node(base)
         if base is None:
@@ -118,7 +116,7 @@ class TreeEditor:
     def put_file(self, path: str, data: bytes | BinaryIO, meta: FileMeta) -> None:
         meta = _typed(meta, stat.S_IFREG)
         node, name = self._parent(path)
-        objects = self.store.objects
+        objects = self.parts.objects
         fd = None if isinstance(data, bytes) else _real_fd(data)
         if fd is None:
             payload = data if isinstance(data, bytes) else data.read()
@@ -139,7 +137,7 @@ class TreeEditor:
             if ost is None:
                 ost = objects.write_copy(oid.hex(), fd, size, meta, start)
         self.writer.add(OBJ_BLOB, header, oid)
-        self.store.devino_cache.record_object(ost, oid)  # checkouts of it re-commit cheaply
+        self.parts.devino().record_object(ost, oid)  # checkouts of it re-commit cheaply
         self._load(node)[name] = (GIT_FILE, oid)
 
     def put_symlink(self, path: str, target: str, meta: FileMeta) -> None:
@@ -149,8 +147,8 @@ class TreeEditor:
         node, name = self._parent(path)
         header = treemeta.symlink_header(meta, target)
         oid = gitpack.object_id(OBJ_BLOB, header)
-        if not self.store.objects.symlink_present(oid.hex()):
-            self.store.objects.write_symlink(oid.hex(), target, meta)
+        if not self.parts.objects.symlink_present(oid.hex()):
+            self.parts.objects.write_symlink(oid.hex(), target, meta)
         self.writer.add(OBJ_BLOB, header, oid)
         self._load(node)[name] = (GIT_LINK, oid)
 
@@ -175,13 +173,16 @@ class TreeEditor:
 
     def put_parents_like(self, path: str, tree: str) -> None:
         """Create the missing parents of ``path`` with the metadata the same directories
-        have in ``tree`` (other calls create them as plain root-owned 0755 directories)."""
-        parts = treemeta.split_path(path)[:-1]
-        for i in range(1, len(parts) + 1):
-            parent = "/".join(parts[:i])
-            if not self.exists(parent):
-                entry = self.store.lookup(tree, parent)
-                self.put_dir(parent, entry.meta if entry is not None else FileMeta.directory())
+        have in the tree ``tree`` (other calls create them as plain root-owned 0755
+        directories)."""
+        names = treemeta.split_path(path)[:-1]
+        for i in range(1, len(names) + 1):
+            parent = "/".join(names[:i])
+            if self.exists(parent):
+                continue
+            found = self.reader.find(bytes.fromhex(tree), parent)
+            entry = self.reader.entry(parent, *found) if found is not None else None
+            self.put_dir(parent, entry.meta if entry is not None else FileMeta.directory())
 
     def graft(self, path: str, tree: str | bytes) -> None:
         oid = bytes.fromhex(tree) if isinstance(tree, str) else tree
@@ -262,7 +263,7 @@ class TreeEditor:
         an opaque directory replaces the lower one, everything else replaces or merges."""
         importer = DirImporter(
             self.writer,
-            self.store.objects,
+            self.parts.objects,
             None,
             drop_xattr_prefixes=OVERLAY_XATTRS,
             skip_whiteouts=True,
@@ -291,7 +292,7 @@ class TreeEditor:
                 if lower_is_dir and not _has_xattr(entry.path, OPAQUE, b"y"):
                     child = self._child_dir(node, name, child_path, create=False)
                     self._load(child)
-                    meta = FileMeta(st.st_uid, st.st_gid, st.st_mode, importer._xattrs(entry.path))
+                    meta = FileMeta(st.st_uid, st.st_gid, st.st_mode, importer.xattrs(entry.path))
                     child.dirmeta = self._dirmeta(meta)
                     child.adopt = False
                     self._apply(child, entry.path, child_path, importer)
@@ -317,18 +318,18 @@ class TreeEditor:
         if existing is None or isinstance(existing, _Node) or existing[0] != GIT_FILE:
             raise StoreError(f"{path}: metacopy upper file without a lower regular file")
         lower = self.reader.header(existing[1])
-        meta = FileMeta(st.st_uid, st.st_gid, st.st_mode, importer._xattrs(path))
+        meta = FileMeta(st.st_uid, st.st_gid, st.st_mode, importer.xattrs(path))
         header = treemeta.file_header(meta, lower.size, lower.sha256)
         oid = gitpack.object_id(OBJ_BLOB, header)
-        ost = self.store.objects.present(oid.hex(), lower.size)
+        ost = self.parts.objects.present(oid.hex(), lower.size)
         if ost is None:
-            fd = self.store.objects.open_object(existing[1].hex())
+            fd = self.parts.objects.open_object(existing[1].hex())
             try:
-                ost = self.store.objects.write_copy(oid.hex(), fd, lower.size, meta)
+                ost = self.parts.objects.write_copy(oid.hex(), fd, lower.size, meta)
             finally:
                 os.close(fd)
         self.writer.add(OBJ_BLOB, header, oid)
-        self.store.devino_cache.record_object(ost, oid)
+        self.parts.devino().record_object(ost, oid)
         return oid
 
     # -- output -------------------------------------------------------------------------
@@ -353,7 +354,7 @@ class TreeEditor:
     def write(self) -> str:
         """Write every changed directory; return the root tree id."""
         tree = self._write(self.root)
-        self.store.flush()
+        self.parts.flush()
         return tree.hex()
 
 

@@ -30,6 +30,10 @@ class ObjectReader:
         self.writer = writer
         self._headers: dict[bytes, Header] = {}
 
+    def reopen(self) -> None:
+        """A fresh libgit2 handle: after packs were deleted, the old one still maps them."""
+        self.repo = pygit2.Repository(self.repo.path)
+
     def read(self, oid: bytes, expect: int | None = None) -> bytes:
         found: tuple[int, bytes] | None = None
         if self.writer is not None:

@@ -36,7 +36,6 @@ from core.errors import StoreError
 from core.faults import fault_point
 from core.scratch import MARKER, SUFFIX, creating, scratch_dir, sweep
 from core.store import Store
-from core.store.checkout_patch import count_changes
 
 # The largest change a spare is patched across. Patching costs about what checking the
 # same number of entries out costs (one link/unlink each) plus reading the changed trees,
@@ -249,7 +248,7 @@ def take(sysroot_path: Path, store: Store, commit: str, dest: Path) -> str | Non
                 best = (0, name)
                 break
             limit = MAX_PATCH_ENTRIES if best is None else best[0] - 1
-            count = count_changes(store, store.commit_info(name).tree, target, limit)
+            count = store.count_changes(store.commit_info(name).tree, target, limit)
             if count is not None:
                 best = (count, name)
         if best is None:

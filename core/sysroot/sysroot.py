@@ -23,7 +23,6 @@ from core.faults import fault_point
 from core.metacopy import remove_tree
 from core.scratch import sweep
 from core.store import PruneStats, Store
-from core.store.checkout_patch import patch_checkout
 from core.sysroot import bootorder, spare, staging
 from core.sysroot.bootloader import BootPlan, cleanup_boot, read_entries, write_boot_config
 from core.sysroot.deployment import Deployment, DeploymentKey, check_osname
@@ -310,8 +309,7 @@ class Sysroot:
             taken = None  # a spare unreadable as a tree: the full checkout says what is wrong
         if taken is not None:
             try:
-                patched = patch_checkout(
-                    self.repo,
+                patched = self.repo.patch_checkout(
                     tmp,
                     self.repo.commit_info(taken).tree,
                     self.repo.commit_info(commit).tree,

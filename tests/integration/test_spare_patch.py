@@ -14,7 +14,6 @@ from store_trees import D, F, L, build, sample_tree
 
 from core.errors import StoreError
 from core.store import Store
-from core.store.checkout_patch import count_changes, patch_checkout
 
 NAMES = st.sampled_from(["a", "b", "c", "dir", "x.y", "Ω"])
 OWNERS = st.sampled_from([0, 7, 1000])
@@ -96,12 +95,12 @@ def test_patching_a_checkout_gives_exactly_the_new_checkout(a: D, b: D) -> None:
         store.checkout(cb, base / "want")
         store.checkout(ca, base / "got")
         ta, tb = tree_of(store, ca), tree_of(store, cb)
-        touched = patch_checkout(store, base / "got", ta, tb)
+        touched = store.patch_checkout(base / "got", ta, tb)
         assert snapshot(store, base / "got") == snapshot(store, base / "want")
-        assert touched == count_changes(store, ta, tb, 10**6)
+        assert touched == store.count_changes(ta, tb, 10**6)
         assert (touched == 0) == (ta == tb)
         # and back: every kind change works in both directions
-        patch_checkout(store, base / "got", tb, ta)
+        store.patch_checkout(base / "got", tb, ta)
         store.checkout(ca, base / "again")
         assert snapshot(store, base / "got") == snapshot(store, base / "again")
 
@@ -112,9 +111,9 @@ def test_a_small_change_to_a_big_tree_touches_only_the_change(tmp_path: Path) ->
     store = Store.init(tmp_path / "repo")
     ca, cb = commit(store, tmp_path, "a", big), commit(store, tmp_path, "b", changed)
     store.checkout(ca, tmp_path / "co")
-    assert patch_checkout(store, tmp_path / "co", tree_of(store, ca), tree_of(store, cb)) == 1
+    assert store.patch_checkout(tmp_path / "co", tree_of(store, ca), tree_of(store, cb)) == 1
     assert (tmp_path / "co" / "d3" / "new").read_bytes() == b"n"
-    assert count_changes(store, tree_of(store, ca), tree_of(store, cb), 0) is None
+    assert store.count_changes(tree_of(store, ca), tree_of(store, cb), 0) is None
 
 
 def test_a_symlink_in_the_checkout_is_never_followed(tmp_path: Path) -> None:
@@ -134,7 +133,7 @@ def test_a_symlink_in_the_checkout_is_never_followed(tmp_path: Path) -> None:
     co_etc.rmdir()
     co_etc.symlink_to(outside)
     with pytest.raises(StoreError, match="Cannot patch the checkout"):
-        patch_checkout(store, tmp_path / "co", tree_of(store, ca), tree_of(store, cb))
+        store.patch_checkout(tmp_path / "co", tree_of(store, ca), tree_of(store, cb))
     assert sorted(p.name for p in outside.iterdir()) == ["a"]
     assert (outside / "a").read_text() == "precious"
 
@@ -148,7 +147,7 @@ def test_removing_a_subtree_removes_a_symlink_in_it_not_its_target(tmp_path: Pat
     new = D({"gone": F(b"now a file")})
     ca, cb = commit(store, tmp_path, "a", old), commit(store, tmp_path, "b", new)
     store.checkout(ca, tmp_path / "co")
-    patch_checkout(store, tmp_path / "co", tree_of(store, ca), tree_of(store, cb))
+    store.patch_checkout(tmp_path / "co", tree_of(store, ca), tree_of(store, cb))
     assert (tmp_path / "co" / "gone").read_bytes() == b"now a file"
     assert (outside / "keep").read_text() == "keep"
 
@@ -159,5 +158,5 @@ def test_sample_tree_patched_from_empty_and_back(tmp_path: Path) -> None:
     cb = commit(store, tmp_path, "b", sample_tree())
     store.checkout(ca, tmp_path / "co")
     store.checkout(cb, tmp_path / "want")
-    patch_checkout(store, tmp_path / "co", tree_of(store, ca), tree_of(store, cb))
+    store.patch_checkout(tmp_path / "co", tree_of(store, ca), tree_of(store, cb))
     assert snapshot(store, tmp_path / "co") == snapshot(store, tmp_path / "want")
