@@ -4,13 +4,13 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # Bump the suffix when the venv recipe changes, so existing virtualenvs get it too.
-STAMP := $(VENV)/.strata-setup-2
+STAMP := $(VENV)/.strata-setup-3
 
 # Debian packages the project and its tests use.
 APT_PACKAGES := rpm python3-rpm python3-solv bubblewrap createrepo-c ostree dnf python3-dnf \
 	strace gnupg attr libcap2-bin cpio zstd xz-utils bzip2 python3-venv \
 	gtk-update-icon-cache hicolor-icon-theme libglib2.0-bin shared-mime-info fontconfig \
-	e2fsprogs util-linux alien
+	e2fsprogs util-linux alien python3-seccomp busybox-static
 
 .PHONY: setup apt venv demo test test-unit test-integration test-e2e lint format bench clean
 
@@ -56,17 +56,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	@# libsolv's Python bindings come from Debian's python3-solv (built with rpm, rpmdb and
-	@# every compression); link them into the virtualenv as the rpm shim does for rpm.
+	@# every compression), libseccomp's (the sandbox's system call filter) from python3-seccomp;
+	@# link them into the virtualenv as the rpm shim does for rpm.
 	$(PY) -c 'import sysconfig, pathlib, glob; sp = pathlib.Path(sysconfig.get_paths()["purelib"]); \
 	[ (sp / pathlib.Path(f).name).unlink(missing_ok=True) or (sp / pathlib.Path(f).name).symlink_to(f) \
-	  for f in glob.glob("/usr/lib/python3/dist-packages/solv.py") + glob.glob("/usr/lib/python3/dist-packages/_solv.*.so") ]'
+	  for f in glob.glob("/usr/lib/python3/dist-packages/solv.py") + glob.glob("/usr/lib/python3/dist-packages/_solv.*.so") \
+	  + glob.glob("/usr/lib/python3/dist-packages/seccomp.*.so") ]'
 	@# The rpm PyPI shim finds Debian's python3-rpm by running two system interpreters on every
 	@# `import rpm` (~0.05 s per command); when Debian's module is built for this interpreter,
 	@# link its files into the shim's package directory instead (see LINK_RPM).
 	$(PY) -c "$$LINK_RPM"
-	$(PY) -c 'import rpm, solv, pygit2, yaml; assert hasattr(solv.Repo, "add_rpmdb"); \
+	$(PY) -c 'import rpm, solv, seccomp, pygit2, yaml; assert hasattr(solv.Repo, "add_rpmdb"); \
 	  assert rpm.expandMacro("%{_dbpath}")'
-	rm -f $(VENV)/.strata-setup
+	rm -f $(VENV)/.strata-setup $(VENV)/.strata-setup-2
 	touch $(STAMP)
 
 demo: setup

@@ -30,6 +30,10 @@ ADDED_CAPABILITIES: tuple[str, ...] = (
 
 BASE_PATH = "/usr/sbin:/usr/bin"
 
+# The descriptor bwrap reads the system call filter from (see ``with_filter``).
+SECCOMP_FD = 3
+_OPEN_FILTER_THEN_EXEC = f'exec {SECCOMP_FD}<"$1" && shift && exec "$@"'
+
 
 def bind(src: Path | str, dst: str) -> list[str]:
     """Bind ``src`` (host side) read-write at ``dst`` (sandbox side)."""
@@ -136,6 +140,15 @@ def etc_from_usr_etc(tree: Path, *, writable: bool = True) -> list[str]:
     return bind(usr_etc, "/etc") if writable else bind_ro(usr_etc, "/etc")
 
 
+def with_filter(filter_path: Path, command: list[str]) -> list[str]:
+    """Wrap ``command`` (that starts bwrap) so the filter file is open on ``SECCOMP_FD``.
+
+    A shell opens it rather than the caller handing a descriptor down, so the
+    logged command line still reproduces the sandbox when pasted into a root shell.
+    """
+    return ["sh", "-c", _OPEN_FILTER_THEN_EXEC, "strata-seccomp", str(filter_path), *command]
+
+
 def sandbox_argv(
     tree: Path,
     command: list[str],
@@ -146,10 +159,12 @@ def sandbox_argv(
     binds_ro: tuple[tuple[Path, str], ...] = (),
     source_date_epoch: int = 0,
     env: Mapping[str, str] | None = None,
+    seccomp: bool = True,
 ) -> list[str]:
     """The full bwrap command running ``command`` with ``tree`` as ``/``.
 
     ``usr_etc``: the tree keeps its /etc in ``usr/etc``; show that as ``/etc``.
+    ``seccomp``: load the system call filter from ``SECCOMP_FD`` (``with_filter``).
     """
     args = [BWRAP, *root(tree, writable=writable)]
     if usr_etc:
@@ -162,5 +177,7 @@ def sandbox_argv(
     args += namespaces()
     args += capabilities()
     args += environment(source_date_epoch=source_date_epoch, extra=env)
+    if seccomp:
+        args += ["--seccomp", str(SECCOMP_FD)]
     args += ["--", *command]
     return args

@@ -15,6 +15,7 @@ from pathlib import Path
 from core.errors import TriggerError
 from core.progress import Progress
 from triggers import lua
+from triggers.limits import Limits
 from triggers.model import Script, ScriptPlan
 from triggers.mutability import Mutability
 from triggers.overlay import MOUNT_FAILED
@@ -52,7 +53,16 @@ def _failure(script: Script, result: SandboxResult, timeout: float) -> TriggerEr
     label = script.label
     if script.trigger_of:
         label += f" (set off by {script.trigger_of})"
-    if result.timed_out:
+    if result.exceeded is not None:
+        err = TriggerError(
+            f"{label} was killed: it used {result.exceeded}",
+            command=(script.label,),
+            returncode=result.returncode,
+            output_tail=result.tail(),
+            hint="the sandbox bounds every script's processes, memory and disk use; "
+            "a package that needs more is broken or hostile: fix or drop it",
+        )
+    elif result.timed_out:
         err = TriggerError(
             f"{label} timed out after {timeout:g}s and was killed",
             command=(script.label,),
@@ -113,13 +123,15 @@ def run_scripts(
     timeout: float | None = None,
     source_date_epoch: int | None = None,
     sanity_check: bool = True,
+    limits: Limits | None = None,
 ) -> None:
     """Run every script of ``plan`` over ``lowers`` (topmost first); writes land in ``upper``.
 
     ``timeout`` limits each script (default: env ``STRATA_SCRIPT_TIMEOUT``, else 300s,
     so an administrator or a test can shorten it without a flag on every verb). Raises
     ``TriggerError`` naming the package, the script, its exit status and its last lines
-    of output; the caller then throws ``upper`` away.
+    of output; the caller then throws ``upper`` away. ``limits`` bound each script's
+    processes, memory and disk writes (default ``Limits()``).
     """
     timeout = script_timeout() if timeout is None else timeout
     host_lua = lua.host_lua() if plan.needs_lua else None
@@ -132,11 +144,12 @@ def run_scripts(
         host_dirs=host_lua.host_dirs() if host_lua is not None else (),
         source_date_epoch=_source_date_epoch(source_date_epoch),
         timeout=timeout,
+        limits=limits or Limits(),
     ) as sandbox:
         for script in plan.scripts:
             with progress.step(f"Running {script.label}"):
                 result = run_in_sandbox(sandbox, script, host_lua)
-            if result.returncode != 0 or result.timed_out:
+            if result.returncode != 0 or result.timed_out or result.exceeded:
                 raise _failure(script, result, timeout)
         if sanity_check:
             result = sandbox.run(SANITY_COMMAND, timeout=min(timeout, 60))

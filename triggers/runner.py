@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import selectors
 import shlex
 import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -24,12 +26,14 @@ from pathlib import Path
 from types import TracebackType
 
 from core.errors import TriggerError
-from triggers import bwrap, overlay
+from triggers import bwrap, overlay, seccomp
+from triggers.limits import DEFAULT_LIMITS, POLL_SECONDS, Limits, Watchdog
 from triggers.mutability import Mutability
 
 log = logging.getLogger("strata.triggers")
 
 TAIL_LINES = 20
+MAX_OUTPUT = 1 << 20  # bytes of a command's output kept (its end)
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class SandboxResult:
     returncode: int
     output: str  # stdout and stderr, interleaved as the command wrote them
     timed_out: bool = False
+    exceeded: str | None = None  # the limit it went past and was killed for
 
     def tail(self, lines: int = TAIL_LINES) -> str:
         return "\n".join(self.output.rstrip("\n").splitlines()[-lines:])
@@ -56,7 +61,8 @@ class Sandbox:
     ``OVERLAY`` needs ``upper``, an empty or previously used upper directory:
     every write lands there. ``MUTABLE`` binds the single lower read-write.
     ``IMMUTABLE`` shows the lowers as a read-only overlay. ``host_dirs`` are host directories
-    shown read-only under ``/run/host`` (the Lua interpreter lives there).
+    shown read-only under ``/run/host`` (the Lua interpreter lives there). ``limits``
+    bound each command's processes, memory and disk writes (``triggers.limits``).
     """
 
     def __init__(
@@ -69,6 +75,7 @@ class Sandbox:
         host_dirs: Sequence[Path] = (),
         source_date_epoch: int = 0,
         timeout: float = 300,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.lowers = tuple(Path(os.path.realpath(p)) for p in lowers)
         self.upper = Path(os.path.realpath(upper)) if upper is not None else None
@@ -77,6 +84,7 @@ class Sandbox:
         self.host_dirs = tuple(host_dirs)
         self.source_date_epoch = source_date_epoch
         self.timeout = timeout
+        self.limits = limits
         self._stack = ExitStack()
         self._scratch: Path | None = None
         self._existing_plumbing: frozenset[str] = frozenset()
@@ -121,6 +129,7 @@ class Sandbox:
             # bwrap never has to create them in the upper.
             for name in overlay.PLUMBING_DIRS:
                 (self._scratch / "plumbing" / name).mkdir()
+            seccomp.filter_file(self._scratch)
             if self.rpm_state is None:
                 self.rpm_state = self._scratch / "rpm-state"
                 self.rpm_state.mkdir()
@@ -188,6 +197,7 @@ class Sandbox:
             source_date_epoch=self.source_date_epoch,
             env=env,
         )
+        inner = bwrap.with_filter(self._scratch / seccomp.FILTER_NAME, inner)
         if tree is not merged:
             return inner
         options = overlay.overlay_options(
@@ -215,7 +225,7 @@ class Sandbox:
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
     ) -> SandboxResult:
-        """Run ``command`` in the sandbox; on timeout every process in it is killed."""
+        """Run ``command`` in the sandbox; on timeout or past a limit every process in it dies."""
         args = self.argv(command, env=env)
         log.debug("sandbox: %s", shlex.join(args))
         limit = self.timeout if timeout is None else timeout
@@ -227,22 +237,103 @@ class Sandbox:
             start_new_session=True,
             umask=0o022,
         )
-        timed_out = False
+        writes = self.upper if self.mutability == Mutability.OVERLAY else self.lowers[0]
+        watchdog = Watchdog(self.limits, proc.pid, writes)
         try:
-            out, _ = proc.communicate(stdin, timeout=limit)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            # bwrap is the session leader's exec'd image; killing it tears down the
-            # pid namespace (--die-with-parent), which kills everything inside.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
+            out, timed_out, exceeded = _pump(proc, stdin, time.monotonic() + limit, watchdog)
+        finally:
+            if proc.poll() is None:
+                # bwrap is the session leader's exec'd image; killing it tears down the
+                # pid namespace (--die-with-parent), which kills everything inside.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            if not watchdog.wait_gone():
+                log.warning("processes of a killed sandbox are still exiting")
         result = SandboxResult(
             args=tuple(args),
             returncode=proc.returncode,
             output=out.decode("utf-8", errors="replace"),
             timed_out=timed_out,
+            exceeded=exceeded,
         )
         if result.returncode != 0:
             log.info("sandbox command failed (%d): %s", result.returncode, result.command_line)
         return result
+
+
+class _Pipes:
+    """The command's stdin (fed from a buffer) and output (its last ``MAX_OUTPUT`` bytes).
+
+    Output beyond the cap is dropped from the front: a script printing forever
+    must not fill this process's memory.
+    """
+
+    def __init__(self, proc: subprocess.Popen[bytes], stdin: bytes) -> None:
+        assert proc.stdin is not None and proc.stdout is not None
+        self.stdin, self.stdout = proc.stdin, proc.stdout
+        self.pending = memoryview(stdin)
+        self.output = bytearray()
+        self.selector = selectors.DefaultSelector()
+        os.set_blocking(self.stdout.fileno(), False)
+        self.selector.register(self.stdout, selectors.EVENT_READ)
+        if self.pending:
+            os.set_blocking(self.stdin.fileno(), False)
+            self.selector.register(self.stdin, selectors.EVENT_WRITE)
+        else:
+            self.stdin.close()
+        self.reading = True
+
+    def step(self, wait: float) -> None:
+        """Move what is ready within ``wait`` seconds (or just wait once output ended)."""
+        if not self.reading:
+            time.sleep(wait)
+            return
+        for key, _ in self.selector.select(wait):
+            if key.fileobj is self.stdout:
+                self._read()
+            else:
+                self._write()
+
+    def _read(self) -> None:
+        chunk = os.read(self.stdout.fileno(), 65536)
+        if not chunk:
+            self.selector.unregister(self.stdout)
+            self.reading = False
+            return
+        self.output += chunk
+        if len(self.output) > MAX_OUTPUT:
+            del self.output[: len(self.output) - MAX_OUTPUT]
+
+    def _write(self) -> None:
+        try:
+            written = os.write(self.stdin.fileno(), self.pending[:65536])
+        except BrokenPipeError:  # the command does not read its input: fine
+            written = len(self.pending)
+        self.pending = self.pending[written:]
+        if not self.pending:
+            self.selector.unregister(self.stdin)
+            self.stdin.close()
+
+    def close(self) -> None:
+        self.selector.close()
+        if not self.stdin.closed:
+            self.stdin.close()
+
+
+def _pump(
+    proc: subprocess.Popen[bytes], stdin: bytes, deadline: float, watchdog: Watchdog
+) -> tuple[bytes, bool, str | None]:
+    """Run ``proc`` to its end, its deadline or a limit: (output, timed out, limit exceeded)."""
+    pipes = _Pipes(proc, stdin)
+    try:
+        while pipes.reading or proc.poll() is None:
+            now = time.monotonic()
+            if now >= deadline:
+                return bytes(pipes.output), True, None
+            if (exceeded := watchdog.check()) is not None:
+                return bytes(pipes.output), False, exceeded
+            pipes.step(min(POLL_SECONDS, deadline - now))
+    finally:
+        pipes.close()
+    return bytes(pipes.output), False, None

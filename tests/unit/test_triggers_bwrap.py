@@ -187,3 +187,24 @@ def test_proc_is_remounted_read_only_right_after_it_is_mounted() -> None:
     at = args.index("--proc")
     assert args[at : at + 4] == ["--proc", "/proc", "--remount-ro", "/proc"]
     assert "/sys" not in args
+
+
+def test_the_filter_is_read_from_the_descriptor_the_wrapper_opens(tmp_path: Path) -> None:
+    argv = bwrap.sandbox_argv(tmp_path, ["/bin/true"], writable=False)
+    at = argv.index("--seccomp")
+    assert argv[at + 1] == str(bwrap.SECCOMP_FD) and at < argv.index("--")
+    wrapped = bwrap.with_filter(tmp_path / "f.bpf", argv)
+    assert wrapped[:2] == ["sh", "-c"] and f"exec {bwrap.SECCOMP_FD}<" in wrapped[2]
+    assert wrapped[4:] == [str(tmp_path / "f.bpf"), *argv]
+
+
+def test_the_seccomp_filter_compiles_and_covers_the_dangerous_calls(tmp_path: Path) -> None:
+    from triggers import seccomp
+
+    path = seccomp.filter_file(tmp_path)
+    assert path.stat().st_size > 0 and path.stat().st_size % 8 == 0  # struct sock_filter
+    names = {rule.syscall for rule in seccomp.DENIED}
+    dangerous = ("keyctl", "add_key", "request_key", "kexec_load", "init_module", "bpf")
+    dangerous += ("perf_event_open", "userfaultfd", "ptrace", "mount", "unshare", "setns")
+    assert set(dangerous) <= names
+    assert "chroot" not in names  # useradd --root and ldconfig -r need it
