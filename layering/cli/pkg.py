@@ -66,7 +66,8 @@ def _finish(result: Result, args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _install(args: argparse.Namespace, ctx: Context) -> int:
-    return _finish(_engine(ctx).install(args.packages, _options(args)), args, ctx)
+    result = _engine(ctx).install(args.packages, _options(args), uninstall=args.uninstall or ())
+    return _finish(result, args, ctx)
 
 
 def _uninstall(args: argparse.Namespace, ctx: Context) -> int:
@@ -79,11 +80,14 @@ def _uninstall(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _rebase(args: argparse.Namespace, ctx: Context) -> int:
-    return _finish(_engine(ctx).rebase(args.ref, _options(args)), args, ctx)
+    edits = {"install": args.install or (), "uninstall": args.uninstall or ()}
+    return _finish(_engine(ctx).rebase(args.ref, _options(args), **edits), args, ctx)
 
 
 def _upgrade(args: argparse.Namespace, ctx: Context) -> int:
-    return _finish(_engine(ctx).upgrade(_options(args), check=args.check), args, ctx)
+    edits = {"install": args.install or (), "uninstall": args.uninstall or ()}
+    check = args.check or args.preview
+    return _finish(_engine(ctx).upgrade(_options(args), check=check, **edits), args, ctx)
 
 
 def _rollback(args: argparse.Namespace, ctx: Context) -> int:
@@ -171,6 +175,23 @@ class _RepoToggle(argparse.Action):
         setattr(namespace, self.dest, items)
 
 
+def _edit_flags(parser: argparse.ArgumentParser, *, install: bool = True) -> None:
+    """rpm-ostree's package edits riding along another change, in the same transaction."""
+    if install:
+        parser.add_argument(
+            "--install",
+            action="append",
+            metavar="PKG",
+            help="also layer PKG (a name or .rpm file) in the same transaction; repeatable",
+        )
+    parser.add_argument(
+        "--uninstall",
+        action="append",
+        metavar="PKG",
+        help="also remove the layered request PKG in the same transaction; repeatable",
+    )
+
+
 def _repo_flags(parser: argparse.ArgumentParser) -> None:
     for name, action in (("--enablerepo", "enable"), ("--disablerepo", "disable")):
         parser.add_argument(
@@ -208,6 +229,7 @@ def register(
     p = verb("install", "layer packages (names or .rpm files) on the base")
     p.add_argument("packages", nargs="+", metavar="PKG")
     _change_flags(p, full=True)
+    _edit_flags(p, install=False)
     _repo_flags(p)
     p.set_defaults(func=_install, spare_after=True)
 
@@ -220,13 +242,16 @@ def register(
 
     p = verb("rebase", "switch to another base ref, keeping the layered packages")
     p.add_argument("ref", metavar="REF")
-    _change_flags(p, fetching=True)
+    _change_flags(p, full=True)
+    _edit_flags(p)
     _repo_flags(p)
     p.set_defaults(func=_rebase, spare_after=True)
 
     p = verb("upgrade", "newest commit of the base ref and newest layered packages")
     _flag(p, "--check", "only report whether an update is available")
-    _change_flags(p, fetching=True)
+    _flag(p, "--preview", "only print what an upgrade would change, package by package")
+    _change_flags(p, full=True)
+    _edit_flags(p)
     _repo_flags(p)
     p.set_defaults(func=_upgrade, spare_after=True)
 

@@ -194,18 +194,41 @@ class Engine:
 
     # -- verbs -----------------------------------------------------------------------------
 
-    def install(self, specs: Sequence[str], opts: Options = Options()) -> Result:
-        """Names (or provides) from the repos, local ``.rpm`` files, or ``.rpm`` URLs."""
+    def install(
+        self, specs: Sequence[str], opts: Options = Options(), *, uninstall: Sequence[str] = ()
+    ) -> Result:
+        """Names (or provides) from the repos, local ``.rpm`` files, or ``.rpm`` URLs;
+        ``uninstall`` leaves the requests in the same transaction (one new deployment)."""
         with self.sysroot.lock(), self._workdir() as downloads:
             cur = self.current()
-            names = tuple(s for s in specs if not s.endswith(".rpm"))
-            paths = [self._local_file(s, downloads) for s in specs if s.endswith(".rpm")]
-            files = tuple(read_rpm_file(p) for p in paths)
-            req = rq.add_packages(cur.requests, names, idempotent=opts.idempotent)
-            locals_ = [LocalPackage(f.header_sha256, f.nevra) for f in files]
-            req = rq.add_local(req, locals_, idempotent=opts.idempotent)
-            change = _Change(cur.base_ref, cur.base_commit, req, names, files)
+            base = (cur.base_ref, cur.base_commit)
+            change = self._edit(
+                cur, base, install=specs, uninstall=uninstall, downloads=downloads, opts=opts
+            )
             return self._realize(cur, change, opts)
+
+    def _edit(  # noqa: PLR0913 - the one place a verb's package edits become a change
+        self,
+        cur: Current,
+        base: tuple[str, str],
+        *,
+        install: Sequence[str],
+        uninstall: Sequence[str],
+        downloads: Path,
+        opts: Options,
+    ) -> _Change:
+        """The requests less ``uninstall``, plus ``install`` (names, files or URLs), as
+        rpm-ostree's ``install --uninstall`` and ``rebase``/``upgrade --install/--uninstall``."""
+        req = rq.remove_packages(cur.requests, uninstall, idempotent=opts.idempotent)
+        names = tuple(s for s in install if not s.endswith(".rpm"))
+        paths = [self._local_file(s, downloads) for s in install if s.endswith(".rpm")]
+        files = tuple(read_rpm_file(p) for p in paths)
+        req = rq.add_packages(req, names, idempotent=opts.idempotent)
+        locals_ = [LocalPackage(f.header_sha256, f.nevra) for f in files]
+        req = rq.add_local(req, locals_, idempotent=opts.idempotent)
+        base_ref, base_commit = base
+        shrinking = bool(uninstall) and not install and base_commit == cur.base_commit
+        return _Change(base_ref, base_commit, req, names, files, shrinking=shrinking)
 
     def _local_file(self, spec: str, downloads: Path) -> Path:
         """A path as given, or an http(s)/file URL fetched once (no digest to check)."""
@@ -229,17 +252,50 @@ class Engine:
             change = _Change(cur.base_ref, cur.base_commit, req, shrinking=True)
             return self._realize(cur, change, opts)
 
-    def rebase(self, ref: str, opts: Options = Options()) -> Result:
-        with self.sysroot.lock():
+    def rebase(
+        self,
+        ref: str,
+        opts: Options = Options(),
+        *,
+        install: Sequence[str] = (),
+        uninstall: Sequence[str] = (),
+    ) -> Result:
+        """A new base, keeping the requests (less ``uninstall``, plus ``install``): one
+        transaction, so a layered package the new base conflicts with can go in the same
+        step (rpm-ostree's issue 464)."""
+        with self.sysroot.lock(), self._workdir() as downloads:
             cur = self.current()
             commit = self._resolve_ref(ref)
-            return self._realize(cur, _Change(ref, commit, cur.requests), opts)
+            change = self._edit(
+                cur,
+                (ref, commit),
+                install=install,
+                uninstall=uninstall,
+                downloads=downloads,
+                opts=opts,
+            )
+            return self._realize(cur, change, opts)
 
-    def upgrade(self, opts: Options = Options(), *, check: bool = False) -> Result:
-        with self.sysroot.lock():
+    def upgrade(
+        self,
+        opts: Options = Options(),
+        *,
+        check: bool = False,
+        install: Sequence[str] = (),
+        uninstall: Sequence[str] = (),
+    ) -> Result:
+        with self.sysroot.lock(), self._workdir() as downloads:
             cur = self.current()
             commit = self._resolve_ref(cur.base_ref)
-            change = _Change(cur.base_ref, commit, cur.requests, check_only=check)
+            edited = self._edit(
+                cur,
+                (cur.base_ref, commit),
+                install=install,
+                uninstall=uninstall,
+                downloads=downloads,
+                opts=opts,
+            )
+            change = dataclasses.replace(edited, check_only=check, shrinking=False)
             result = self._realize(cur, change, opts)
         if result.outcome is Outcome.UNCHANGED:
             return dataclasses.replace(result, text="No upgrade available.")  # rpm-ostree's words
