@@ -1,6 +1,6 @@
 """libsolv: base package set + repositories + requests -> a frozen transaction.
 
-The public contract (docs/architecture.md, "solver"): ``RepoConfig``,
+The public contract (docs/architecture.md, "The seams"): ``RepoConfig``,
 ``read_repo_files``, ``PackageRef``, ``Request``, ``Transaction``, ``solve`` and
 ``fetch``. ``solve_pool`` is the same decision on a ready-made pool, for logic
 tests and benchmarks.
