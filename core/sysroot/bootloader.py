@@ -5,16 +5,25 @@ libostree's conventions, kept so an ostree administrator finds their way:
 * ``boot/loader`` is a symlink to ``loader.0`` or ``loader.1`` (the *bootversion*). A new
   boot order is written completely into the other directory, synced, and then the symlink
   is replaced by rename(2). That rename is the only step that changes what boots.
-* Entries are ``loader.B/entries/ostree-N-OS.conf`` with ``version N`` where
-  ``N = number of deployments - index``: the default (index 0) has the highest version,
-  and boot loaders sort entries by version, highest first.
+* Entries are ``loader.B/entries/ostree-N.conf`` (libostree's naming since 2024.5) with
+  ``version N`` where ``N = number of deployments - index``: the default (index 0) has
+  the highest version, and boot loaders sort entries by version, highest first.
+* ``title`` is the tree's os-release ``PRETTY_NAME`` (else ``ID``), the commit's version
+  when the name does not already hold it, and ``(ostree:INDEX)`` (``(ostree:OS:INDEX)``
+  when several stateroots are listed).
 * ``options`` carries ``ostree=/ostree/boot.B/OS/BOOTCSUM/BOOTSERIAL``; that path is a
   symlink (under ``ostree/boot.B -> boot.B.0``) to the deployment directory, so the
   deployment list is read back from the entries alone.
-* A kernel at ``usr/lib/modules/KVER/vmlinuz`` (and ``initramfs.img`` beside it) is
-  copied to ``boot/ostree/OS-BOOTCSUM/``; BOOTCSUM is the SHA-256 of kernel + initramfs.
-  ``linux``/``initrd`` paths are relative to the boot partition, as when ``/boot`` is
-  its own filesystem. A tree without a kernel is accepted and gets no such lines.
+* A kernel at ``usr/lib/modules/KVER/vmlinuz`` (and ``initramfs.img`` or ``initramfs``
+  beside it) is installed as ``boot/ostree/OS-BOOTCSUM/vmlinuz-KVER`` and
+  ``initramfs-KVER.img`` (a hardlink when it can be, else a copy); BOOTCSUM is the
+  SHA-256 of kernel + initramfs, so deployments with the same pair share the directory.
+  ``linux``/``initrd`` paths are relative to the boot partition; ``boot/boot -> .`` makes
+  them valid when ``/boot`` is a directory of the root filesystem. A kernel without an
+  initramfs boots ``init=.../usr/lib/ostree/ostree-prepare-root`` directly. A tree
+  without a kernel is accepted and gets no such lines.
+* An entry is data from disk: one that does not parse (no ``version``, no ``ostree=``,
+  not UTF-8) is an error naming the file, never guessed around.
 """
 
 from __future__ import annotations
@@ -29,13 +38,19 @@ from pathlib import Path
 
 from core.atomic import TEMP_PREFIX, fsync_dir, rename_durable, symlink_atomic, temp_name
 from core.atomic import write_text as atomic_write_text
+from core.errors import SysrootError
 from core.faults import fault_point
 from core.metacopy import remove_tree
 from core.sysroot.deployment import DeploymentKey
+from core.sysroot.kargs import KernelArgs, split
 
 EMPTY_BOOTCSUM = hashlib.sha256(b"").hexdigest()
 _ENTRY_RE = re.compile(r"^ostree-(\d+)(-.*)?\.conf$")
 _OSTREE_ARG_RE = re.compile(r"^ostree=(/ostree/boot\.\d+/.+)$")
+_PREPARE_ROOT_INIT_RE = re.compile(
+    r"^init=/ostree/boot\.\d+/.*/usr/lib/ostree/ostree-prepare-root$"
+)
+PREPARE_ROOT = "usr/lib/ostree/ostree-prepare-root"
 
 
 @dataclass(frozen=True)
@@ -78,17 +93,39 @@ def find_kernel(root: Path) -> KernelLayout | None:
     for kver in kvers:
         kernel = modules / kver / "vmlinuz"
         if kernel.is_file() and not kernel.is_symlink():
-            initramfs: Path | None = modules / kver / "initramfs.img"
-            if initramfs is None or not initramfs.is_file() or initramfs.is_symlink():
-                initramfs = None
+            initramfs: Path | None = None
+            for name in ("initramfs.img", "initramfs"):
+                candidate = modules / kver / name
+                if candidate.is_file() and not candidate.is_symlink():
+                    initramfs = candidate
+                    break
             parts = [kernel] if initramfs is None else [kernel, initramfs]
-            digest = hashlib.sha256()
-            for part in parts:
-                with part.open("rb") as f:
-                    while chunk := f.read(1 << 20):
-                        digest.update(chunk)
-            return KernelLayout(kver, kernel, initramfs, digest.hexdigest())
+            return KernelLayout(kver, kernel, initramfs, _bootcsum(parts))
     return None
+
+
+# Deployments of one commit hardlink the same kernel: hash each (dev, ino, size, mtime) once.
+_BOOTCSUMS: dict[tuple[tuple[int, int, int, int], ...], str] = {}
+
+
+def _bootcsum(parts: Sequence[Path]) -> str:
+    stats = tuple((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) for st in map(os.stat, parts))
+    if stats not in _BOOTCSUMS:
+        digest = hashlib.sha256()
+        for part in parts:
+            with part.open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+        _BOOTCSUMS[stats] = digest.hexdigest()
+    return _BOOTCSUMS[stats]
+
+
+def _title(root: Path, osname: str, version: str, index: int, show_osname: bool) -> str:
+    """libostree's title: NAME [VERSION] (ostree[:OS]:INDEX)."""
+    name = _os_release_name(root, osname)
+    if version and version not in name:
+        name = f"{name} {version}"
+    return f"{name} (ostree{':' + osname if show_osname else ''}:{index})"
 
 
 def _os_release_name(root: Path, fallback: str) -> str:
@@ -116,7 +153,11 @@ def render_entry(entry: BootEntry) -> str:
     return "\n".join(lines) + "\n"
 
 
-def parse_entry(text: str, sysroot: Path | None = None) -> BootEntry:
+class CorruptEntry(SysrootError):
+    """A boot entry that does not parse."""
+
+
+def parse_entry(text: str, sysroot: Path | None = None, *, name: str = "entry") -> BootEntry:
     fields: dict[str, str] = {}
     for raw in text.splitlines():
         line = raw.strip()
@@ -125,16 +166,29 @@ def parse_entry(text: str, sysroot: Path | None = None) -> BootEntry:
         key, _, value = line.partition(" ")
         fields[key] = value.strip()
     kargs, ostree_arg = [], ""
-    for arg in fields.get("options", "").split():
+    for arg in split(fields.get("options", "")):
         if _OSTREE_ARG_RE.match(arg):
             ostree_arg = arg
-        else:
+        elif not _PREPARE_ROOT_INIT_RE.match(arg):
             kargs.append(arg)
-    target = _resolve(sysroot, ostree_arg) if sysroot is not None and ostree_arg else None
-    try:
-        version = int(fields.get("version", "0"))
-    except ValueError:
-        version = 0
+    version_text = fields.get("version", "")
+    if not version_text.isdigit() or not ostree_arg:
+        what = (
+            "no ostree=/ostree/boot.B/... in its options"
+            if version_text.isdigit()
+            else (
+                f"its version {version_text!r} is not a number"
+                if version_text
+                else "no version line"
+            )
+        )
+        raise CorruptEntry(
+            f"Boot entry {name} is corrupt: {what}",
+            hint="restore it (or remove the file and the loader.N it sits in is rewritten by "
+            "the next deployment change); nothing was changed",
+        )
+    version = int(version_text)
+    target = _resolve(sysroot, ostree_arg) if sysroot is not None else None
     return BootEntry(
         title=fields.get("title", ""),
         version=version,
@@ -176,11 +230,19 @@ def read_entries(sysroot: Path) -> list[BootEntry]:
         names = sorted(os.listdir(entries_dir))
     except FileNotFoundError:
         return []
-    entries = [
-        parse_entry((entries_dir / name).read_text(), sysroot)
-        for name in names
-        if _ENTRY_RE.match(name)
-    ]
+    entries = []
+    for name in names:
+        if not _ENTRY_RE.match(name):
+            continue
+        path = entries_dir / name
+        try:
+            text = path.read_bytes().decode()
+        except UnicodeDecodeError:
+            raise CorruptEntry(
+                f"Boot entry {path} is corrupt: not UTF-8 text",
+                hint="restore it or remove it; nothing was changed",
+            ) from None
+        entries.append(parse_entry(text, sysroot, name=str(path)))
     return sorted(entries, key=lambda e: -e.version)
 
 
@@ -193,16 +255,28 @@ def _install_kernel(sysroot: Path, osname: str, kernel: KernelLayout) -> tuple[s
     if not dest.is_dir():
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.parent / temp_name(dest)
+        remove_tree(tmp)
         tmp.mkdir(mode=0o755)
         for src, name in ((kernel.kernel, kname), (kernel.initramfs, iname)):
             if src is not None and name is not None:
-                shutil.copyfile(src, tmp / name)
-                os.chmod(tmp / name, 0o644)
-                with (tmp / name).open("rb") as f:
-                    os.fsync(f.fileno())
+                _install_file(src, tmp / name)
         fsync_dir(tmp)
         rename_durable(tmp, dest)
     return f"/{rel}/{kname}", (f"/{rel}/{iname}" if iname else None)
+
+
+def _install_file(src: Path, dest: Path) -> None:
+    """libostree's install_into_boot: a hardlink (the file is a read-only store object)
+    when /boot shares the filesystem, else a synced copy."""
+    try:
+        os.link(src, dest)
+        return
+    except OSError:
+        pass
+    shutil.copyfile(src, dest)
+    os.chmod(dest, 0o644)
+    with dest.open("rb") as f:
+        os.fsync(f.fileno())
 
 
 def write_boot_config(sysroot: Path, plans: Sequence[BootPlan]) -> int:
@@ -224,6 +298,9 @@ def write_boot_config(sysroot: Path, plans: Sequence[BootPlan]) -> int:
     remove_tree(entries_tmp)
     (entries_tmp / "entries").mkdir(parents=True, mode=0o755)
     total = len(plans)
+    show_osname = len({plan.key.osname for plan in plans}) > 1
+    if not os.path.lexists(boot / "boot"):
+        os.symlink(".", boot / "boot")
     for index, plan in enumerate(plans):
         osname = plan.key.osname
         kernel = find_kernel(plan.root)
@@ -236,19 +313,21 @@ def write_boot_config(sysroot: Path, plans: Sequence[BootPlan]) -> int:
             f"../../../deploy/{osname}/deploy/{plan.key.dirname}", link_dir / str(bootserial)
         )
         linux, initrd = _install_kernel(sysroot, osname, kernel) if kernel else (None, None)
-        name = _os_release_name(plan.root, osname)
-        title = f"{name} {plan.version} (ostree:{osname}:{index})".replace("  ", " ")
+        bootlink = f"/ostree/boot.{new}/{osname}/{bootcsum}/{bootserial}"
+        kargs = KernelArgs.parse(plan.kargs)
+        if kernel is not None and initrd is None:
+            kargs = kargs.set(f"init={bootlink}/{PREPARE_ROOT}")
         entry = BootEntry(
-            title=title,
+            title=_title(plan.root, osname, plan.version, index, show_osname),
             version=total - index,
-            kargs=plan.kargs,
-            ostree_arg=f"ostree=/ostree/boot.{new}/{osname}/{bootcsum}/{bootserial}",
+            kargs=str(kargs),
+            ostree_arg=f"ostree={bootlink}",
             linux=linux,
             initrd=initrd,
             target=plan.key,
         )
         atomic_write_text(
-            entries_tmp / "entries" / f"ostree-{total - index}-{osname}.conf", render_entry(entry)
+            entries_tmp / "entries" / f"ostree-{total - index}.conf", render_entry(entry)
         )
     for dirpath, _dirs, _files in os.walk(bootlinks):
         fsync_dir(dirpath)

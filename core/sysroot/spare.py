@@ -29,11 +29,13 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.atomic import fsync_dir, syncfs
-from core.errors import StoreError
+from core.errors import StoreError, StrataError
 from core.faults import fault_point
+from core.metacopy import remove_tree
 from core.scratch import MARKER, SUFFIX, creating, scratch_dir, sweep
 from core.store import Store
 
@@ -274,3 +276,39 @@ def drop(sysroot_path: Path, keep: set[str]) -> list[str]:
             fsync_dir(root)
     sweep(root)
     return gone
+
+
+@dataclass(frozen=True)
+class StagingInfo:
+    """How the last deployment's tree was written, for the CLI to report.
+
+    ``from_spare`` is the commit of the spare checkout that was patched (None: a full
+    checkout), ``entries_patched`` the entries the patch created, replaced or removed.
+    """
+
+    from_spare: str | None = None
+    entries_patched: int = 0
+
+
+def write_tree(sysroot: Path, repo: Store, commit: str, tmp: Path) -> StagingInfo:
+    """A spare checkout patched to ``commit`` when one fits, else a full checkout.
+
+    A spare that fails to patch (changed behind Strata's back, a damaged store) is
+    removed, consumed, and the full checkout runs instead.
+    """
+    try:
+        taken = take(sysroot, repo, commit, tmp)
+    except (StrataError, OSError):
+        taken = None  # a spare unreadable as a tree: the full checkout says what is wrong
+    if taken is not None:
+        try:
+            patched = repo.patch_checkout(
+                tmp,
+                repo.commit_info(taken).tree,
+                repo.commit_info(commit).tree,
+            )
+            return StagingInfo(taken, patched)
+        except StrataError:
+            remove_tree(tmp)
+    repo.checkout(commit, tmp, hardlink=True)
+    return StagingInfo()

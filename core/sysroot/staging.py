@@ -6,7 +6,9 @@
   crash before it leaves only an unreferenced directory that cleanup removes.
 * ``booted``: which deployment the last (simulated) boot started. A sysroot that is not
   the running root has no kernel command line to read ``ostree=`` from, so
-  ``admin simulate-reboot`` records it here.
+  ``admin simulate-reboot`` records it here. On the running root (``--sysroot /``) the
+  booted deployment is the one the kernel command line's ``ostree=`` names instead
+  (libostree's rule, :func:`booted_from_cmdline`), and this file is never read.
 
 Both are small JSON files replaced atomically.
 """
@@ -14,6 +16,8 @@ Both are small JSON files replaced atomically.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,3 +94,54 @@ def read_booted(sysroot: Path) -> DeploymentKey | None:
 
 def write_booted(sysroot: Path, key: DeploymentKey) -> None:
     _write(sysroot, BOOTED, _key_json(key))
+
+
+def booted_from_cmdline(sysroot: Path, cmdline: str) -> DeploymentKey | None:
+    """The deployment ``ostree=/ostree/boot.B/OS/BOOTCSUM/SERIAL`` names, or None.
+
+    No ``ostree=``: the system did not boot a deployment. The link is resolved under
+    ``sysroot``; when a boot-order change since boot removed it (the other bootversion
+    is live now), the running root is matched by device and inode, as libostree does.
+    """
+    arg = next((a for a in cmdline.split() if a.startswith("ostree=")), None)
+    if arg is None:
+        return None
+    rel = arg.removeprefix("ostree=").lstrip("/")
+    parts = Path(rel).parts
+    if ".." in parts or len(parts) != 5 or parts[0] != "ostree":
+        raise SysrootError(
+            f"Kernel command line has a malformed {arg!r}",
+            hint="it must be ostree=/ostree/boot.B/OS/BOOTCSUM/SERIAL, as boot entries write it",
+        )
+    key = _deployment_of(sysroot, os.path.realpath(sysroot / rel))
+    if key is None and sysroot.resolve() == Path("/"):
+        root = os.stat("/")
+        deploy = sysroot / "ostree" / "deploy" / parts[2] / "deploy"
+        for name in sorted(os.listdir(deploy)) if deploy.is_dir() else ():
+            st = os.stat(deploy / name)
+            if (st.st_dev, st.st_ino) == (root.st_dev, root.st_ino):
+                return DeploymentKey.from_dirname(parts[2], name)
+    return key
+
+
+def _deployment_of(sysroot: Path, real: str) -> DeploymentKey | None:
+    base = os.path.realpath(sysroot / "ostree" / "deploy")
+    rel = Path(os.path.relpath(real, base)).parts
+    if len(rel) != 3 or rel[1] != "deploy" or not os.path.isdir(real):
+        return None
+    return DeploymentKey.from_dirname(rel[0], rel[2])
+
+
+CmdlineSource = Callable[[], str]
+
+
+def proc_cmdline() -> str:
+    return Path("/proc/cmdline").read_text()
+
+
+def read_booted_state(sysroot: Path, cmdline: CmdlineSource | None) -> DeploymentKey | None:
+    """The booted deployment: from the kernel command line when there is one to read
+    (the running root, or a test standing in for one), else the simulated-boot record."""
+    if cmdline is not None:
+        return booted_from_cmdline(sysroot, cmdline())
+    return read_booted(sysroot)

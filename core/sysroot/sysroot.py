@@ -23,12 +23,19 @@ from core.faults import fault_point
 from core.metacopy import remove_tree
 from core.scratch import sweep
 from core.store import PruneStats, Store
-from core.sysroot import bootorder, spare, staging
-from core.sysroot.bootloader import BootPlan, cleanup_boot, read_entries, write_boot_config
+from core.sysroot import bootorder, kargs, spare, staging
+from core.sysroot.bootloader import (
+    BootPlan,
+    cleanup_boot,
+    find_kernel,
+    read_entries,
+    write_boot_config,
+)
 from core.sysroot.deployment import Deployment, DeploymentKey, check_osname
 from core.sysroot.etcmerge import Change, build_etc, config_diff, normalize_etc
 from core.sysroot.lock import sysroot_lock
 from core.sysroot.origin import Origin
+from core.sysroot.spare import StagingInfo
 from core.sysroot.tmpfiles import apply_tmpfiles, read_config, read_ids
 
 __all__ = ["Change", "Deployment", "Origin", "StagingInfo", "Sysroot", "TmpfilesResult"]
@@ -57,18 +64,6 @@ class TmpfilesResult:
     warnings: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class StagingInfo:
-    """How the last deployment's tree was written, for the CLI to report.
-
-    ``from_spare`` is the commit of the spare checkout that was patched (None: a full
-    checkout), ``entries_patched`` the entries the patch created, replaced or removed.
-    """
-
-    from_spare: str | None = None
-    entries_patched: int = 0
-
-
 class Sysroot:
     """One sysroot directory (``/`` on a real host)."""
 
@@ -77,16 +72,20 @@ class Sysroot:
     # the CLI when a background builder follows every mutating command.
     defer_removals = False
 
-    def __init__(self, path: Path, repo: Store) -> None:
+    def __init__(
+        self, path: Path, repo: Store, cmdline: staging.CmdlineSource | None = None
+    ) -> None:
         self.path = path
         self.repo = repo
+        # where the booted deployment's ostree= is read; None: a directory sysroot
+        self.cmdline = cmdline
         self.last_tmpfiles = TmpfilesResult((), ())
         self.last_staging = StagingInfo()
 
     # -- creation and opening ---------------------------------------------------------
 
     @classmethod
-    def init_fs(cls, path: Path) -> Sysroot:
+    def init_fs(cls, path: Path, *, karg_defaults: Sequence[str] = ()) -> Sysroot:
         path.mkdir(parents=True, exist_ok=True)
         for name, mode in _TOPLEVEL.items():
             if not os.path.lexists(path / name):
@@ -94,10 +93,14 @@ class Sysroot:
                 os.chmod(path / name, mode)
         (path / "ostree" / "deploy").mkdir(parents=True, exist_ok=True)
         repo = Store.init(path / "ostree" / "repo")
+        if karg_defaults:
+            kargs.write_defaults(path / "ostree", karg_defaults)
         return cls(path, repo)
 
     @classmethod
-    def open(cls, path: Path) -> Sysroot:
+    def open(cls, path: Path, *, cmdline: staging.CmdlineSource | None = None) -> Sysroot:
+        """``cmdline``: the kernel command line's source; on the running root (``/``) it is
+        ``/proc/cmdline`` unless given."""
         if not (path / "ostree" / "repo").is_dir() or not (path / "ostree" / "deploy").is_dir():
             if not path.is_dir():
                 raise SysrootError(
@@ -108,7 +111,9 @@ class Sysroot:
                 f"{path} is not a sysroot (no ostree/repo and ostree/deploy in it)",
                 hint="pass --sysroot DIR for a sysroot made by `strata admin init-fs DIR`",
             )
-        return cls(path, Store.open(path / "ostree" / "repo"))
+        if cmdline is None and path.resolve() == Path("/"):
+            cmdline = staging.proc_cmdline
+        return cls(path, Store.open(path / "ostree" / "repo"), cmdline)
 
     @contextmanager
     def lock(self) -> Iterator[None]:
@@ -138,9 +143,14 @@ class Sysroot:
     def var_dir(self, osname: str) -> Path:
         return self._root_dir(osname) / "var"
 
-    def os_init(self, osname: str) -> None:
+    def os_init(self, osname: str, *, karg_defaults: Sequence[str] = ()) -> None:
         check_osname(osname)
+        for arg in karg_defaults:
+            kargs.check_arg(arg)
         with self.lock():
+            if karg_defaults:
+                (self._root_dir(osname)).mkdir(parents=True, exist_ok=True)
+                kargs.write_defaults(self._root_dir(osname), karg_defaults)
             root = self._root_dir(osname)
             (root / "deploy").mkdir(parents=True, exist_ok=True)
             var = root / "var"
@@ -207,7 +217,7 @@ class Sysroot:
 
     def deployments(self) -> list[Deployment]:
         order, _kargs, _complete = self._listing()
-        booted = staging.read_booted(self.path)
+        booted = staging.read_booted_state(self.path, self.cmdline)
         out = []
         for index, (key, staged) in enumerate(order):
             origin = self._read_origin(key)
@@ -285,7 +295,7 @@ class Sysroot:
         final = self._key_path(key)
         tmp = final.parent / temp_name(final)
         try:
-            self.last_staging = self._write_tree(key.checksum, tmp)
+            self.last_staging = spare.write_tree(self.path, self.repo, key.checksum, tmp)
             normalize_etc(tmp)
             build_etc(tmp, merge.path if merge else None)
             (tmp / "var").mkdir(mode=0o755, exist_ok=True)
@@ -296,29 +306,6 @@ class Sysroot:
             remove_tree(tmp)
             raise
         return final
-
-    def _write_tree(self, commit: str, tmp: Path) -> StagingInfo:
-        """A spare checkout patched to ``commit`` when one fits, else a full checkout.
-
-        A spare that fails to patch (changed behind Strata's back, a damaged store) is
-        removed, consumed, and the full checkout runs instead.
-        """
-        try:
-            taken = spare.take(self.path, self.repo, commit, tmp)
-        except (StrataError, OSError):
-            taken = None  # a spare unreadable as a tree: the full checkout says what is wrong
-        if taken is not None:
-            try:
-                patched = self.repo.patch_checkout(
-                    tmp,
-                    self.repo.commit_info(taken).tree,
-                    self.repo.commit_info(commit).tree,
-                )
-                return StagingInfo(taken, patched)
-            except StrataError:
-                remove_tree(tmp)
-        self.repo.checkout(commit, tmp, hardlink=True)
-        return StagingInfo()
 
     def prepare_spare(self, commit: str | None = None, *, lock_fd: int | None = None) -> str | None:
         """Check ``commit`` (default: the first deployment's) out as a spare for the next
@@ -354,20 +341,37 @@ class Sysroot:
                     remove_tree(deploy_dir / name)
         cleanup_boot(self.path)
 
-    def deploy(self, osname: str, commit: str, origin: Origin) -> Deployment:
+    def deploy(
+        self,
+        osname: str,
+        commit: str,
+        origin: Origin,
+        *,
+        karg_edits: Sequence[kargs.KargEdit] = (),
+    ) -> Deployment:
+        """Check ``commit`` out as the new first deployment (staged while one is booted).
+        Its kernel arguments are the first deployment's (else the sysroot's defaults), with
+        the tree's kargs.d changes and ``karg_edits`` applied (:mod:`core.sysroot.kargs`)."""
         with self.lock(), error_context(f"Deploying {commit}"):
             osname = self.osname(osname)
             checksum = self.repo.resolve(commit)
             self._cleanup_leftovers()
             current = self.deployments()
-            _order, kargs, _complete = self._listing()
+            _order, all_kargs, _complete = self._listing()
             key = self._allocate(osname, checksum)
             merge = self._etc_source(current, osname)
-            new_kargs = kargs.get(merge.key, "") if merge else ""
+            first = next((d for d in current if d.osname == osname), None)
             old_staged = next((d for d in current if d.staged), None)
             committed = False
             try:
                 self._checkout(key, merge)
+                new_kargs = kargs.for_new_deployment(
+                    all_kargs.get(first.key, "") if first else None,
+                    self.default_kargs(osname),
+                    first.path if first else None,
+                    self._key_path(key),
+                    karg_edits,
+                )
                 fault_point("deploy-before-origin")
                 self._write_origin(key, origin.without_transient())
                 if any(d.booted for d in current):
@@ -378,13 +382,46 @@ class Sysroot:
                     if old_staged is not None:
                         self._remove_deployment(old_staged.key)
                 else:
-                    self._finalize(key, new_kargs, current, kargs)
+                    self._finalize(key, new_kargs, current, all_kargs)
                     committed = True
             except BaseException:
                 if not committed and not self._is_live(key):
                     self._remove_deployment(key)
                 raise
             return self._find(key)
+
+    def default_kargs(self, osname: str) -> tuple[str, ...]:
+        """The first deployment's arguments: ``os-init --karg``, else ``init-fs --karg``."""
+        return kargs.read_defaults(self._root_dir(osname)) or kargs.read_defaults(
+            self.path / "ostree"
+        )
+
+    def kargs_of(self, deployment: Deployment) -> str:
+        """A deployment's kernel arguments (its boot entry's options without ``ostree=``)."""
+        return self._listing()[1].get(deployment.key, "")
+
+    def change_kargs(self, osname: str, edits: Sequence[kargs.KargEdit]) -> Deployment | None:
+        """A new deployment of the first deployment's commit with edited kernel arguments
+        (rpm-ostree's ``kargs``); None when the edits change nothing. Bad edits (deleting
+        an absent argument) fail before anything is written."""
+        with self.lock(), error_context("Changing kernel arguments"):
+            osname = self.osname(osname)
+            first = self.merge_deployment(osname)
+            if first is None:
+                raise SysrootError(
+                    f"Nothing is deployed in stateroot {osname}",
+                    hint=f"run `strata --sysroot {self.path} admin deploy REF` first",
+                )
+            if find_kernel(first.path) is None:
+                raise SysrootError(
+                    f"Deployment {first.id} has no kernel (no usr/lib/modules/KVER/vmlinuz "
+                    "in its tree), so it has no kernel arguments to change",
+                    hint="deploy a base that carries a kernel package",
+                )
+            old = kargs.KernelArgs.parse(self.kargs_of(first))
+            if old.edit(edits) == old:
+                return None
+            return self.deploy(osname, first.checksum, first.origin, karg_edits=edits)
 
     def _is_live(self, key: DeploymentKey) -> bool:
         order, _kargs, _complete = self._listing()
@@ -432,6 +469,11 @@ class Sysroot:
     def simulate_reboot(self) -> Deployment:
         """Finalize, record the default as booted, and apply its tmpfiles.d to ``/var``."""
         with self.lock(), error_context("Simulating a reboot"):
+            if self.cmdline is not None:
+                raise SysrootError(
+                    f"{self.path} is the running root: the kernel command line names what booted",
+                    hint="simulate-reboot is for directory sysroots (--sysroot DIR)",
+                )
             self.finalize_staged()
             deployments = self.deployments()
             if not deployments:

@@ -1,7 +1,8 @@
 """``strata admin``: the sysroot verbs, like ``ostree admin``.
 
-init-fs, os-init, deploy, finalize-staged, simulate-reboot, config-diff, pin, undeploy,
-cleanup and status. Each handler takes (args, ctx) and returns an exit code; the sysroot
+init-fs and os-init (both may set the first deployment's kernel arguments), deploy (with
+--karg edits), finalize-staged, simulate-reboot, config-diff, pin, undeploy, cleanup and
+status. Each handler takes (args, ctx) and returns an exit code; the sysroot
 methods take the sysroot lock themselves.
 """
 
@@ -13,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from layering.cli.kargs import DEPLOY_FLAGS, HELPS, add_flags, edits_of
 
 if TYPE_CHECKING:
     from core.sysroot import Deployment, Sysroot
@@ -32,14 +35,14 @@ def _open(ctx: Context) -> Sysroot:
 def _init_fs(args: argparse.Namespace, ctx: Context) -> int:
     from core.sysroot import Sysroot  # noqa: PLC0415 - pygit2 only once a verb runs
 
-    sysroot = Sysroot.init_fs(Path(args.dir))
+    sysroot = Sysroot.init_fs(Path(args.dir), karg_defaults=args.karg or ())
     ctx.progress.message(f"Initialized sysroot {sysroot.path}")
     return 0
 
 
 def _os_init(args: argparse.Namespace, ctx: Context) -> int:
     sysroot = _open(ctx)
-    sysroot.os_init(args.osname_arg)
+    sysroot.os_init(args.osname_arg, karg_defaults=args.karg or ())
     ctx.progress.message(f"ostree/deploy/{args.osname_arg} initialized as OSTree root")
     return 0
 
@@ -50,7 +53,9 @@ def _deploy(args: argparse.Namespace, ctx: Context) -> int:
     sysroot = _open(ctx)
     osname = sysroot.osname(ctx.osname)
     with ctx.progress.step(f"Deploying {args.ref}"):
-        deployment = sysroot.deploy(osname, args.ref, Origin(args.ref, layered=False))
+        deployment = sysroot.deploy(
+            osname, args.ref, Origin(args.ref, layered=False), karg_edits=edits_of(args)
+        )
     state = "staged for the next boot" if deployment.staged else "the new default"
     _out(f"Deployed {deployment.id} ({state})")
     return 0
@@ -197,13 +202,17 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         parser.set_defaults(func=handler)
         return parser
 
+    first = "kernel argument of the first deployment (repeat for more), e.g. root=/dev/vda"
     p = verb("init-fs", _init_fs, "create an empty sysroot layout with an empty store")
     p.add_argument("dir", metavar="DIR")
+    p.add_argument("--karg", action="append", metavar="KEY[=VALUE]", help=first)
     p = verb("os-init", _os_init, "create a stateroot (its deploy dir and shared /var)")
     p.add_argument("osname_arg", metavar="OS")
+    p.add_argument("--karg", action="append", metavar="KEY[=VALUE]", help=first)
     p = verb("deploy", _deploy, "deploy a commit as is (staged while something is booted)")
     p.set_defaults(spare_after=True)
     p.add_argument("ref", metavar="REF")
+    add_flags(p, DEPLOY_FLAGS, HELPS)
     p = verb("finalize-staged", _finalize, "merge /etc and make the staged deployment the default")
     p.set_defaults(spare_after=True)
     p = verb(

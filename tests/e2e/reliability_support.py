@@ -56,6 +56,8 @@ def basefiles(version: str) -> Path:
         arch="noarch",
         files={
             "/usr/share/basefiles/readme": f"base {version}\n",
+            # a stand-in kernel: boot entries name it, `kargs` has something to boot
+            "/usr/lib/modules/6.1.0-test/vmlinuz": FileSpec(content=b"kernel\n", mode=0o755),
             "/etc/basefiles.conf": FileSpec(content=f"setting={version}\n", config="noreplace"),
         },
     )

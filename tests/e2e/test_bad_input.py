@@ -108,6 +108,16 @@ def write_file(rel: str, text: str) -> Setup:
     return setup
 
 
+def corrupt_entry(box: Box, tmp: Path) -> dict[str, str]:
+    """A boot entry whose version line was lost (a hand edit, a broken disk)."""
+    entries = box.sysroot / "boot" / "loader" / "entries"
+    path = sorted(entries.iterdir())[0]
+    path.write_text(
+        "\n".join(line for line in path.read_text().splitlines() if not line.startswith("version"))
+    )
+    return {"{entry}": path.name}
+
+
 def repo_file(baseurl_of: Callable[[Box, Path], str], extra: str = "gpgcheck=0\n") -> Setup:
     def setup(box: Box, tmp: Path) -> dict[str, str]:
         text = f"[layer]\nname=layer\nbaseurl={baseurl_of(box, tmp)}\nenabled=1\n" + extra
@@ -350,6 +360,18 @@ CASES = (
         sysroot=False,
     ),
     Bad("usage-error", ("install",), ("usage:",), exit=2, hint=False),
+    # kernel arguments and boot entries
+    Bad("kargs-delete-absent", ("kargs", "--delete", "absent-arg"), ("'absent-arg'", "to delete")),
+    Bad("kargs-ostree-arg", ("kargs", "--append", "ostree=/evil"), ("managed by Strata",)),
+    Bad("kargs-replace-absent", ("kargs", "--replace", "nokey=1"), ("'nokey'", "to replace")),
+    Bad("deploy-karg-with-space", ("admin", "deploy", REF_V1, "--karg", "a b"), ("'a b'",)),
+    Bad(
+        "corrupt-boot-entry",
+        ("install", "tool"),
+        ("{entry}", "corrupt", "no version"),
+        corrupt_entry,
+    ),
+    Bad("corrupt-boot-entry-kargs", ("kargs",), ("{entry}", "corrupt"), corrupt_entry),
 )
 
 

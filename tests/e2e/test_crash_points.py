@@ -139,6 +139,19 @@ COMMANDS = (
             "finalize-before-boot-cleanup",
         ),
     ),
+    # a kargs change is a deployment of the same commit (staged: Kind.BASE is booted);
+    # --append-if-missing so a rerun after the commit point ends in the same state
+    Command(
+        "kargs",
+        Kind.BASE,
+        ("kargs", "--append-if-missing", "crash=1"),
+        (
+            "deploy-before-rename",
+            "deploy-before-origin",
+            "deploy-before-staged",
+            "deploy-after-staged",
+        ),
+    ),
     Command(
         "rollback",
         Kind.LAYERED,

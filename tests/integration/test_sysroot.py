@@ -75,7 +75,7 @@ def test_first_deploy_becomes_the_bootable_default(tmp_path: Path) -> None:
     assert origin_file.read_text() == "[origin]\nrefspec=os/base\n"
     (entry,) = read_entries(sysroot.path)
     assert entry.target == d.key and entry.version == 1
-    assert "1.0 (ostree:os:0)" in entry.title
+    assert "1.0 (ostree:0)" in entry.title
     check_consistent(sysroot)
 
 

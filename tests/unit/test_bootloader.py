@@ -6,10 +6,13 @@ import hashlib
 import os
 from pathlib import Path
 
+import pytest
+
 from core.sysroot.bootloader import (
     EMPTY_BOOTCSUM,
     BootEntry,
     BootPlan,
+    CorruptEntry,
     cleanup_boot,
     current_bootversion,
     find_kernel,
@@ -38,7 +41,7 @@ def add_kernel(root: Path, kver: str, kernel: bytes, initramfs: bytes | None) ->
 
 def test_entry_render_parse_round_trip() -> None:
     entry = BootEntry(
-        title="Fedora 40 (ostree:fedora:0)",
+        title="Fedora 40 (ostree:0)",
         version=2,
         kargs="quiet rw",
         ostree_arg="ostree=/ostree/boot.1/fedora/abc/0",
@@ -48,7 +51,7 @@ def test_entry_render_parse_round_trip() -> None:
     )
     text = render_entry(entry)
     assert text.splitlines() == [
-        "title Fedora 40 (ostree:fedora:0)",
+        "title Fedora 40 (ostree:0)",
         "version 2",
         "options quiet rw ostree=/ostree/boot.1/fedora/abc/0",
         "linux /ostree/fedora-abc/vmlinuz-6.1",
@@ -64,7 +67,7 @@ def test_first_write_creates_loader_1_and_default_has_highest_version(tmp_path: 
     assert write_boot_config(tmp_path, [a, b]) == 1
     assert os.readlink(tmp_path / "boot" / "loader") == "loader.1"
     names = sorted(os.listdir(tmp_path / "boot" / "loader" / "entries"))
-    assert names == ["ostree-1-os.conf", "ostree-2-os.conf"]
+    assert names == ["ostree-1.conf", "ostree-2.conf"]
     entries = read_entries(tmp_path)
     assert [e.target for e in entries] == [a.key, b.key]
     assert [e.version for e in entries] == [2, 1]
@@ -97,11 +100,12 @@ def test_kernel_and_initramfs_are_copied_into_boot(tmp_path: Path) -> None:
     kernel = find_kernel(plan.root)
     assert kernel is not None and kernel.bootcsum == bootcsum
     (entry,) = read_entries(tmp_path)
-    assert entry.title == "Test OS 1 1.2 (ostree:os:0)"
+    assert entry.title == "Test OS 1 1.2 (ostree:0)"
     assert entry.linux == f"/ostree/os-{bootcsum}/vmlinuz-6.1.0"
     assert entry.initrd == f"/ostree/os-{bootcsum}/initramfs-6.1.0.img"
     assert entry.kargs == "console=ttyS0"
     assert (tmp_path / "boot" / entry.linux.lstrip("/")).read_bytes() == b"KERNEL"
+    assert os.readlink(tmp_path / "boot" / "boot") == "."  # /boot/ostree/... resolves too
     assert (tmp_path / "boot" / entry.initrd.lstrip("/")).read_bytes() == b"INITRD"
     assert entry.target == plan.key
 
@@ -124,17 +128,76 @@ def test_interrupted_write_leaves_the_old_configuration(tmp_path: Path) -> None:
     write_boot_config(tmp_path, [a])
     # Stale half-written state of the other bootversion, as a crash would leave it.
     (tmp_path / "boot" / "loader.0" / "entries").mkdir(parents=True)
-    (tmp_path / "boot" / "loader.0" / "entries" / "ostree-9-os.conf").write_text("garbage")
+    (tmp_path / "boot" / "loader.0" / "entries" / "ostree-9.conf").write_text("garbage")
     os.symlink("boot.0.0", tmp_path / "ostree" / "boot.0")
     assert [e.target for e in read_entries(tmp_path)] == [a.key]
     write_boot_config(tmp_path, [b, a])
     assert [e.target for e in read_entries(tmp_path)] == [b.key, a.key]
     assert sorted(os.listdir(tmp_path / "boot" / "loader" / "entries")) == [
-        "ostree-1-os.conf",
-        "ostree-2-os.conf",
+        "ostree-1.conf",
+        "ostree-2.conf",
     ]
 
 
 def test_no_loader_means_no_entries(tmp_path: Path) -> None:
     assert read_entries(tmp_path) == []
     cleanup_boot(tmp_path)
+
+
+def test_kernel_without_initramfs_boots_ostree_prepare_root_as_init(tmp_path: Path) -> None:
+    plan = fake_deployment(tmp_path, "os", "f" * 64)
+    add_kernel(plan.root, "6.1.0", b"KERNEL", None)
+    write_boot_config(tmp_path, [BootPlan(plan.key, plan.root, kargs="root=/dev/vda rw")])
+    text = (tmp_path / "boot" / "loader" / "entries" / "ostree-1.conf").read_text()
+    bootcsum = hashlib.sha256(b"KERNEL").hexdigest()
+    link = f"/ostree/boot.1/os/{bootcsum}/0"
+    assert (
+        f"options root=/dev/vda rw init={link}/usr/lib/ostree/ostree-prepare-root ostree={link}\n"
+        in text
+    )
+    assert "initrd" not in text
+    (entry,) = read_entries(tmp_path)
+    assert entry.kargs == "root=/dev/vda rw"  # the init= it writes itself is not a user karg
+
+
+def test_same_kernel_shares_one_boot_dir_and_serials_count_up(tmp_path: Path) -> None:
+    plans = [fake_deployment(tmp_path, "os", c * 64) for c in "ab"]
+    for plan in plans:
+        add_kernel(plan.root, "6.1.0", b"KERNEL", b"INITRD")
+    write_boot_config(tmp_path, plans)
+    bootcsum = hashlib.sha256(b"KERNELINITRD").hexdigest()
+    assert os.listdir(tmp_path / "boot" / "ostree") == [f"os-{bootcsum}"]
+    entries = read_entries(tmp_path)
+    assert [e.ostree_arg.rsplit("/", 1)[1] for e in entries] == ["0", "1"]
+    assert [e.title for e in entries] == ["os (ostree:0)", "os (ostree:1)"]
+
+
+def test_two_stateroots_show_the_osname_in_titles(tmp_path: Path) -> None:
+    a = fake_deployment(tmp_path, "one", "a" * 64)
+    b = fake_deployment(tmp_path, "two", "b" * 64)
+    write_boot_config(tmp_path, [a, b])
+    assert [e.title for e in read_entries(tmp_path)] == ["one (ostree:one:0)", "two (ostree:two:1)"]
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        ("title x\noptions ostree=/ostree/boot.1/os/abc/0\n", "no version line"),
+        ("title x\nversion two\noptions ostree=/ostree/boot.1/os/abc/0\n", "is not a number"),
+        ("title x\nversion 1\noptions quiet\n", "no ostree="),
+    ],
+)
+def test_a_corrupt_entry_is_an_error_naming_the_file(tmp_path: Path, text: str, what: str) -> None:
+    write_boot_config(tmp_path, [fake_deployment(tmp_path, "os", "a" * 64)])
+    bad = tmp_path / "boot" / "loader" / "entries" / "ostree-1.conf"
+    bad.write_text(text)
+    with pytest.raises(CorruptEntry, match=what) as info:
+        read_entries(tmp_path)
+    assert str(bad) in str(info.value)
+
+
+def test_a_binary_entry_is_an_error(tmp_path: Path) -> None:
+    write_boot_config(tmp_path, [fake_deployment(tmp_path, "os", "a" * 64)])
+    (tmp_path / "boot" / "loader" / "entries" / "ostree-1.conf").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(CorruptEntry, match="not UTF-8"):
+        read_entries(tmp_path)
