@@ -21,9 +21,16 @@ class Progress(Protocol):
     @contextmanager
     def step(self, name: str) -> Iterator[None]: ...
 
+    def update(self, text: str, **counters: int | float) -> None:
+        """A running step's counters (objects, bytes, rate): a live line on a terminal,
+        a ``progress`` JSON line for scripts; callers send a few per second at most."""
+
 
 class QuietProgress:
     def message(self, text: str) -> None:
+        pass
+
+    def update(self, text: str, **counters: int | float) -> None:
         pass
 
     def warning(self, text: str) -> None:
@@ -75,6 +82,13 @@ class TextProgress:
             else:
                 self._print(f"{name}... {elapsed}")
 
+    def update(self, text: str, **counters: int | float) -> None:
+        if not self.tty:
+            return  # logs get the finished step's line only
+        self.stream.write(f"\r\x1b[K{text}")
+        self.stream.flush()
+        self._open_line = True
+
     def _print_open(self, text: str) -> None:
         self._print_close()
         self.stream.write(text)
@@ -101,6 +115,9 @@ class JsonProgress:
 
     def warning(self, text: str) -> None:
         self._emit(type="warning", text=text)
+
+    def update(self, text: str, **counters: int | float) -> None:
+        self._emit(type="progress", text=text, **counters)
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:

@@ -13,11 +13,12 @@ import stat
 import pygit2
 
 from core.errors import StoreError
-from core.store import gitpack, refs, treemeta
+from core.store import archive, gitpack, refs, treemeta
 from core.store.gitpack import OBJ_BLOB, OBJ_COMMIT, OBJ_TREE
 from core.store.objects import CHUNK, read_xattrs
 from core.store.parts import StoreParts
 from core.store.reach import DIRMETA, walk_reachable
+from core.store.repoconfig import RepoMode
 from core.store.types import EntryKind
 
 
@@ -55,7 +56,10 @@ def fsck(parts: StoreParts) -> list[str]:
         header = headers.get(oid)
         if header is None:
             continue
-        if header.kind is EntryKind.SYMLINK:
+        if parts.mode is RepoMode.ARCHIVE:
+            if header.kind is EntryKind.FILE:
+                problems.extend(_check_filez(parts, oid, path))
+        elif header.kind is EntryKind.SYMLINK:
             problems.extend(_check_symlink_object(parts, oid.hex(), header, path))
         elif header.kind is EntryKind.FILE:
             problems.extend(_check_file_object(parts, oid.hex(), header, path))
@@ -66,28 +70,58 @@ def fsck(parts: StoreParts) -> list[str]:
 
 def _refs(parts: StoreParts, problems: list[str]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
-    heads = parts.git_dir / "refs" / "heads"
-    for dirpath, _dirs, files in os.walk(heads):
-        for filename in files:
-            full = os.path.join(dirpath, filename)
-            name = os.path.relpath(full, heads)
-            try:
-                with open(full, "rb") as handle:
-                    target = handle.read().decode().strip()
-                bytes.fromhex(target)
-                if len(target) != 40:
-                    raise ValueError
-            except (OSError, ValueError, UnicodeDecodeError):
-                problems.append(f"ref {name}: unreadable or not a commit id")
-                continue
-            out.append((name, target))
+    for name, full in _ref_files(parts):
+        try:
+            with open(full, "rb") as handle:
+                target = handle.read().decode().strip()
+            bytes.fromhex(target)
+            if len(target) != 40:
+                raise ValueError
+        except (OSError, ValueError, UnicodeDecodeError):
+            problems.append(f"ref {name}: unreadable or not a commit id")
+            continue
+        out.append((name, target))
     try:
         for name, target in refs.list_refs(parts.reader.repo).items():
-            if (name, target) not in out and not (heads / name).exists():
+            if (name, target) not in out and not refs.ref_path(parts.git_dir, name).exists():
                 out.append((name, target))  # packed refs written by other git tools
     except pygit2.GitError as err:
         problems.append(f"refs: {err}")
     return sorted(out)
+
+
+def _ref_files(parts: StoreParts) -> list[tuple[str, str]]:
+    """(ref name, file) of every loose ref: local ones and remotes' (``REMOTE:REF``)."""
+    found = []
+    heads = parts.git_dir / "refs" / "heads"
+    for dirpath, _dirs, files in os.walk(heads):
+        for filename in files:
+            full = os.path.join(dirpath, filename)
+            found.append((os.path.relpath(full, heads), full))
+    remotes = parts.git_dir / "refs" / "remotes"
+    for dirpath, _dirs, files in os.walk(remotes):
+        for filename in files:
+            full = os.path.join(dirpath, filename)
+            remote, _, ref = os.path.relpath(full, remotes).partition("/")
+            found.append((f"{remote}:{ref}", full))
+    return found
+
+
+def _check_filez(parts: StoreParts, oid: bytes, path: str) -> list[str]:
+    where = f"file object {oid.hex()} ({path})"
+    filez = archive.filez_path(parts.objects.root, oid.hex())
+    try:
+        with open(filez, "rb") as source:
+            _header, content = archive.read_filez(source, oid, where)
+            for _chunk in content:
+                pass
+    except FileNotFoundError:
+        return [f"{where}: missing from objects/"]
+    except OSError as err:
+        return [f"{where}: cannot read: {err.strerror}"]
+    except StoreError as err:
+        return [str(err).splitlines()[0]]
+    return []
 
 
 def _check_file_object(

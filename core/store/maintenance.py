@@ -15,11 +15,14 @@ from pathlib import Path
 from core import atomic
 from core.errors import StoreError
 from core.faults import fault_point
+from core.store.archive import FILEZ
 from core.store.gitpack import PackWriter, idx_object_ids, loose_object_ids
 from core.store.parts import StoreParts
 from core.store.reach import walk_reachable
+from core.store.repoconfig import RepoMode
 from core.store.types import PruneStats
 
+COMMITMETA = ".commitmeta"  # detached commit metadata (signatures) beside a commit's id
 SMALL_PACK = 8 << 20
 MAX_SMALL_PACKS = 32
 
@@ -84,11 +87,19 @@ def prune_store(parts: StoreParts, roots: Iterable[bytes]) -> PruneStats:
     loose = list(loose_object_ids(parts.git_dir / "objects"))
     present.update(oid for oid, _ in loose)
     unreachable = present - found.git
-    if unreachable or len(old_packs) > 1 or loose:
+    if parts.mode is RepoMode.ARCHIVE:
+        # an archive's objects stay loose: a static web server serves them by id
+        for oid, path in loose:
+            if oid in unreachable:
+                path.unlink(missing_ok=True)
+    elif unreachable or len(old_packs) > 1 or loose:
         _rewrite(parts, found.git & present, old_packs)
         for _oid, path in loose:
             path.unlink(missing_ok=True)
-    files_removed, freed = _prune_files(parts, {oid.hex() for oid in found.files})
+    keep = {oid.hex() for oid in found.files}
+    keep.update(f"{oid.hex()}{COMMITMETA}" for oid in found.git)
+    keep.update(f"{oid.hex()}{FILEZ}" for oid in found.files)
+    files_removed, freed = _prune_files(parts, keep)
     parts.devino().retain(set(found.files))
     for leftover in parts.objects.tmp.iterdir():
         if leftover.is_file():

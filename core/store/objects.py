@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 from core import atomic
@@ -123,6 +124,21 @@ class FileObjects:
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp)
+            raise
+        return self._finish(fd, tmp, hexid, meta)
+
+    def write_chunks(self, hexid: str, chunks: Iterable[bytes], meta: FileMeta) -> os.stat_result:
+        """Write an object from a stream of verified chunks; the object appears (rename)
+        only once the stream ends without an error."""
+        fd, tmp = self._create(hexid)
+        try:
+            for chunk in chunks:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
         except BaseException:
             os.close(fd)
             os.unlink(tmp)

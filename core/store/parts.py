@@ -14,6 +14,7 @@ from pathlib import Path
 from core.store.devino import DevInoCache
 from core.store.gitpack import PackWriter
 from core.store.objects import FileObjects
+from core.store.repoconfig import RepoMode
 from core.store.treeread import ObjectReader
 
 
@@ -26,3 +27,4 @@ class StoreParts:
     reader: ObjectReader  # reads pending objects too
     devino: Callable[[], DevInoCache]  # opened on first use; a failed import drops it
     flush: Callable[[], None]  # pending git objects -> a pack (deferred inside a batch)
+    mode: RepoMode = RepoMode.BARE  # archive: loose git objects, .filez file objects

@@ -18,6 +18,7 @@ from core.store.treemeta import DIRMETA_NAME, GIT_FILE, GIT_LINK, GIT_TREE
 from core.store.treeread import ObjectReader
 
 DIRMETA = DIRMETA_NAME.encode()
+PARENT = "parent of "
 # (object id, git type, raw data or None when unreadable, a path or context for messages)
 Visitor = Callable[[bytes, int, bytes | None, str], None]
 
@@ -49,6 +50,8 @@ def walk_reachable(
             continue
         out.git.add(oid)
         found = _read(reader, oid, expect)
+        if found is None and where.startswith(PARENT):
+            continue  # shallow history (a pull copies one commit, as ostree's depth 0)
         if found is None:
             out.problems.append(
                 f"{oid.hex()}: missing or unreadable git {type_names[expect]} ({where})"
@@ -82,7 +85,7 @@ def _commit_children(
         return
     stack.append((bytes.fromhex(info.tree), OBJ_TREE, f"tree of commit {oid.hex()}"))
     for parent in info.parents:
-        stack.append((bytes.fromhex(parent), OBJ_COMMIT, f"parent of {oid.hex()}"))
+        stack.append((bytes.fromhex(parent), OBJ_COMMIT, f"{PARENT}{oid.hex()}"))
 
 
 def _tree_children(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -19,27 +20,48 @@ from core import atomic
 from core.errors import StoreError
 
 PREFIX = "refs/heads/"
+REMOTES = "refs/remotes/"
+_REMOTE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def check_ref_name(name: str) -> None:
-    if not name or not pygit2.reference_is_valid_name(PREFIX + name):
+    """A local ref (``os/x86_64/base``) or a remote's (``REMOTE:os/x86_64/base``)."""
+    remote, colon, ref = name.rpartition(":") if ":" in name else ("", "", name)
+    if colon and _REMOTE.fullmatch(remote) is None:
+        ref = ""  # an invalid remote part: refused below
+    if not ref or not pygit2.reference_is_valid_name(PREFIX + ref):
         raise StoreError(
             f"Invalid ref name {name!r}",
-            hint="use git branch syntax, e.g. 'os/x86_64/base' (no '..', spaces, '~^:?*[')",
+            hint="use git branch syntax, e.g. 'os/x86_64/base' or 'REMOTE:os/x86_64/base' "
+            "(no '..', spaces, '~^?*[')",
         )
 
 
+def git_name(name: str) -> str:
+    """The git reference of a ref: ``refs/heads/REF``, or ``refs/remotes/REMOTE/REF``
+    for a remote's ref (where libostree keeps them too)."""
+    remote, colon, ref = name.partition(":")
+    return f"{REMOTES}{remote}/{ref}" if colon else PREFIX + name
+
+
 def ref_path(git_dir: Path, name: str) -> Path:
-    return git_dir / PREFIX / name
+    return git_dir / git_name(name)
+
+
+def _from_git_name(full: str) -> str | None:
+    if full.startswith(PREFIX):
+        return full[len(PREFIX) :]
+    if full.startswith(REMOTES):
+        remote, _, ref = full[len(REMOTES) :].partition("/")
+        return f"{remote}:{ref}" if ref else None
+    return None
 
 
 def list_refs(repo: pygit2.Repository, prefix: str = "") -> dict[str, str]:
     out: dict[str, str] = {}
     for full in repo.listall_references():
-        if not full.startswith(PREFIX):
-            continue
-        name = full[len(PREFIX) :]
-        if not name.startswith(prefix):
+        name = _from_git_name(full)
+        if name is None or not name.startswith(prefix):
             continue
         ref = repo.lookup_reference(full)
         if ref.type == pygit2.enums.ReferenceType.DIRECT:
@@ -118,14 +140,14 @@ def delete_ref(repo: pygit2.Repository, git_dir: Path, name: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         try:
-            repo.references.delete(PREFIX + name)
+            repo.references.delete(git_name(name))
         except (KeyError, pygit2.GitError) as err:
             raise StoreError(f"No such ref {name!r}", hint="list refs with `strata refs`") from err
         return
     atomic.fsync_dir(path.parent)
     parent = path.parent
-    heads = git_dir / PREFIX.rstrip("/")
-    while parent != heads:
+    heads = git_dir / (PREFIX if ":" not in name else REMOTES).rstrip("/")
+    while parent != heads and heads in parent.parents:
         with contextlib.suppress(OSError):
             parent.rmdir()
         parent = parent.parent

@@ -30,7 +30,8 @@ from core import atomic
 from core.errors import StoreError
 from core.faults import fault_point
 from core.scratch import scratch_dir
-from core.store import checkout_patch, commits, gitpack, refs, treemeta
+from core.store import archive, checkout_patch, commits, gitpack, refs, repoconfig, treemeta
+from core.store.archive import LooseWriter
 from core.store.checkout import checkout_tree
 from core.store.devino import DevInoCache
 from core.store.gitpack import OBJ_BLOB, OBJ_COMMIT, OBJ_TREE, PackWriter
@@ -38,6 +39,7 @@ from core.store.importdir import DirImporter
 from core.store.maintenance import maybe_consolidate, prune_store
 from core.store.objects import FileObjects, read_xattrs
 from core.store.parts import StoreParts
+from core.store.repoconfig import RepoMode
 from core.store.treediff import diff_trees
 from core.store.treeedit import TreeEditor
 from core.store.treemeta import GIT_FILE, GIT_TREE
@@ -70,11 +72,16 @@ _HEX = re.compile(r"[0-9a-f]{4,40}")
 
 
 class Store:
-    def __init__(self, path: Path, repo: pygit2.Repository) -> None:
+    def __init__(self, path: Path, repo: pygit2.Repository, mode: RepoMode = RepoMode.BARE) -> None:
         self.path = path
         self.git_dir = path / "git"
+        self.mode = mode
         self.objects = FileObjects(path / "objects", path / "tmp")
-        self.writer = PackWriter(self.git_dir / "objects" / "pack", self._git_has)
+        self.writer: PackWriter = (
+            LooseWriter(self.git_dir, self._git_has)
+            if mode is RepoMode.ARCHIVE
+            else PackWriter(self.git_dir / "objects" / "pack", self._git_has)
+        )
         self.reader = ObjectReader(repo, self.writer)
         self._cache: DevInoCache | None = None
         self.files_read = 0  # files hashed by the last write_dir_tree (cache misses)
@@ -87,6 +94,7 @@ class Store:
             reader=self.reader,
             devino=lambda: self.devino_cache,
             flush=self.flush,
+            mode=mode,
         )
 
     @property
@@ -97,13 +105,22 @@ class Store:
     # -- opening ------------------------------------------------------------------------
 
     @classmethod
-    def init(cls, path: Path) -> Store:
+    def init(cls, path: Path, mode: RepoMode = RepoMode.BARE) -> Store:
+        """Create a store (``archive``: to be served as static files), or open the one
+        there when its mode agrees."""
         path = Path(path)
         if (path / "git").is_dir():
-            return cls.open(path)
+            store = cls.open(path)
+            if store.mode is not mode:
+                raise StoreError(
+                    f"{path} is already a store in {store.mode.value} mode",
+                    hint=f"choose another directory for an {mode.value} store",
+                )
+            return store
         try:
             path.mkdir(parents=True, exist_ok=True)
-            if any(p.name not in ("objects", "tmp", "cache", "git") for p in path.iterdir()):
+            known = ("objects", "tmp", "cache", "git", "config")
+            if any(p.name not in known for p in path.iterdir()):
                 raise StoreError(
                     f"Cannot create a store in {path}: the directory is not empty",
                     hint="choose an empty or new directory",
@@ -112,6 +129,7 @@ class Store:
             pygit2.init_repository(str(git_tmp), bare=True)
             FileObjects(path / "objects", path / "tmp").ensure_layout()
             (path / "cache").mkdir(exist_ok=True)
+            repoconfig.write_mode(path, mode)
             atomic.rename_durable(git_tmp, path / "git")
         except OSError as err:
             raise StoreError(f"Cannot create a store in {path}: {err.strerror}") from err
@@ -129,7 +147,7 @@ class Store:
             repo = pygit2.Repository(str(path / "git"))
         except pygit2.GitError as err:
             raise StoreError(f"{path} is not a Strata store: {err}") from err
-        store = cls(path, repo)
+        store = cls(path, repo, repoconfig.read_mode(path))
         if not (path / "objects" / "ff").is_dir():
             store.objects.ensure_layout()  # a store from an older or interrupted init
         return store
@@ -239,6 +257,7 @@ class Store:
         hardlink instead of a copy, its mtime set to the objects' 0. For a large file
         written just to be committed, e.g. an rpmdb listing every path of an OS.
         """
+        self.require_bare("commit a directory")
         importer = DirImporter(self.writer, self.objects, self.devino_cache, workers=COMMIT_WORKERS)
         try:
             if adopt:
@@ -321,8 +340,18 @@ class Store:
         return oid.hex()
 
     def edit(self, tree: str | None = None) -> TreeEditor:
+        self.require_bare("edit a tree")
         base = None if tree is None else self._tree_of(tree)
         return TreeEditor(self._parts, base)
+
+    def require_bare(self, what: str) -> None:
+        if self.mode is RepoMode.ARCHIVE:
+            raise StoreError(
+                f"Cannot {what} in {self.path}: it is an archive store (objects to be served "
+                "over HTTP, without owners or modes)",
+                hint="work in a bare store and publish with "
+                "`strata pull-local --repo ARCHIVE BARE REF`",
+            )
 
     # -- reading ------------------------------------------------------------------------
 
@@ -341,7 +370,7 @@ class Store:
         commit = self._batch.refs.get(rev) if self._batch is not None else None
         if commit is None:
             try:
-                ref = self.repo.references.get(refs.PREFIX + rev) if rev else None
+                ref = self.repo.references.get(refs.git_name(rev)) if rev else None
             except (ValueError, pygit2.GitError):
                 ref = None
             commit = str(ref.target) if ref is not None else None
@@ -373,7 +402,7 @@ class Store:
     def _is_ref(self, name: str) -> bool:
         if self._batch is not None and name in self._batch.refs:
             return True
-        return (self.git_dir / refs.PREFIX / name).is_file()
+        return refs.ref_path(self.git_dir, name).is_file()
 
     def commit_info(self, rev: str) -> CommitInfo:
         commit = self.resolve(rev)
@@ -402,6 +431,11 @@ class Store:
         found = self.reader.find(self._tree_of(rev_or_tree), path)
         if found is None or found[0] != GIT_FILE:
             return None
+        if self.mode is RepoMode.ARCHIVE:
+            filez = archive.filez_path(self.objects.root, found[1].hex())
+            with open(filez, "rb") as source:
+                _header, content = archive.read_filez(source, found[1], str(filez))
+                return b"".join(content)
         fd = self.objects.open_object(found[1].hex())
         try:
             chunks = []
@@ -434,6 +468,7 @@ class Store:
     def checkout(
         self, rev_or_tree: str, dest: Path, *, hardlink: bool = True, subpath: str = ""
     ) -> None:
+        self.require_bare("check out")
         root = self._tree_of(rev_or_tree)
         found = self.reader.find(root, subpath)
         if found is None or found[0] != GIT_TREE:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from core.errors import StrataError
 from core.progress import JsonProgress, Progress, TextProgress
-from layering.cli import admin, compose, db, kargs, pkg, store
+from layering.cli import admin, compose, db, kargs, pkg, remote, store
 from layering.cli.context import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Context, Handler
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
 
 
 # The verb modules, in help order; each exposes ``register(subparsers, common)``.
-VERB_MODULES: tuple[ModuleType, ...] = (store, compose, admin, pkg, kargs, db)
+VERB_MODULES: tuple[ModuleType, ...] = (store, remote, compose, admin, pkg, kargs, db)
 
 
 def build_parser() -> argparse.ArgumentParser:

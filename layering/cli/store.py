@@ -44,9 +44,10 @@ def _open(args: argparse.Namespace, ctx: Context) -> Store:
 
 def _repo_init(args: argparse.Namespace, ctx: Context) -> int:
     from core.store import Store  # noqa: PLC0415 - pygit2 only once a store verb runs
+    from core.store.repoconfig import RepoMode  # noqa: PLC0415 - see above
 
-    store = Store.init(_repo_path(args, ctx))
-    ctx.progress.message(f"Initialized store {store.path}")
+    store = Store.init(_repo_path(args, ctx), RepoMode(args.mode))
+    ctx.progress.message(f"Initialized {store.mode.value} store {store.path}")
     return EXIT_OK
 
 
@@ -198,7 +199,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     repo = subparsers.add_parser("repo", parents=[common], help="manage a store")
     repo_verbs = repo.add_subparsers(dest="repo_verb", metavar="VERB")
     repo_verbs.required = True
-    verb(repo_verbs, "init", _repo_init, "create an empty store (idempotent)")
+    p = verb(repo_verbs, "init", _repo_init, "create an empty store (idempotent)")
+    p.add_argument(
+        "--mode",
+        choices=("bare", "archive"),
+        default="bare",
+        help="bare: hardlink checkouts (default); archive: compressed objects to serve over HTTP",
+    )
 
     p = verb(subparsers, "commit", _commit, "commit a directory tree; prints the commit id")
     p.add_argument("--branch", "-b", required=True, metavar="REF")
