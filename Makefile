@@ -10,7 +10,7 @@ STAMP := $(VENV)/.strata-setup-3
 APT_PACKAGES := rpm python3-rpm python3-solv bubblewrap createrepo-c ostree dnf python3-dnf \
 	strace gnupg attr libcap2-bin cpio zstd xz-utils bzip2 python3-venv \
 	gtk-update-icon-cache hicolor-icon-theme libglib2.0-bin shared-mime-info fontconfig \
-	e2fsprogs util-linux alien python3-seccomp busybox-static
+	e2fsprogs util-linux alien python3-seccomp busybox-static nginx systemd
 
 .PHONY: setup apt venv demo test test-unit test-integration test-e2e lint format bench clean
 
