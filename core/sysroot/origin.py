@@ -27,6 +27,7 @@ TRANSIENT = "libostree-transient"
 _LIST_KEYS: dict[tuple[str, str], str] = {
     ("packages", "requested"): "requested",
     ("packages", "requested-local"): "requested_local",
+    ("packages", "requested-fileoverride"): "fileoverride",
     ("overrides", "remove"): "override_remove",
     ("overrides", "replace-local"): "override_replace_local",
 }
@@ -67,6 +68,7 @@ class Origin:
     requested_local: tuple[str, ...] = ()
     override_remove: tuple[str, ...] = ()
     override_replace_local: tuple[str, ...] = ()
+    fileoverride: tuple[str, ...] = ()  # requested names whose files replace others'
     extra: tuple[tuple[str, str, str], ...] = ()
 
     @property

@@ -44,6 +44,7 @@ def _options(args: argparse.Namespace) -> Options:
         allow_inactive=getattr(args, "allow_inactive", False),
         cache_only=getattr(args, "cache_only", False),
         download_only=getattr(args, "download_only", False),
+        force_replacefiles=getattr(args, "force_replacefiles", False),
         repos=RepoChoice(
             toggles=tuple(getattr(args, "repo_toggles", None) or ()),
             releasever=getattr(args, "releasever", None),
@@ -230,6 +231,7 @@ def register(
     p.add_argument("packages", nargs="+", metavar="PKG")
     _change_flags(p, full=True)
     _edit_flags(p, install=False)
+    _flag(p, "--force-replacefiles", "let these packages replace files others provide")
     _repo_flags(p)
     p.set_defaults(func=_install, spare_after=True)
 

@@ -64,6 +64,7 @@ class Options:
     cache_only: bool = False
     download_only: bool = False
     repos: RepoChoice = RepoChoice()  # --enablerepo, --disablerepo, --releasever
+    force_replacefiles: bool = False  # what this command installs may replace others' files
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ def requests_of(origin: Origin) -> Requests:
         local=tuple(LocalPackage.parse(x) for x in origin.requested_local),
         override_remove=origin.override_remove,
         override_replace=tuple(LocalPackage.parse(x) for x in origin.override_replace_local),
+        fileoverride=origin.fileoverride,
     )
 
 
@@ -119,6 +121,7 @@ def origin_for(base_ref: str, req: Requests, previous: Origin | None = None) -> 
         requested_local=tuple(str(p) for p in req.local),
         override_remove=req.override_remove,
         override_replace_local=tuple(str(p) for p in req.override_replace),
+        fileoverride=req.fileoverride,
         extra=extra,
     )
 
@@ -226,6 +229,8 @@ class Engine:
         req = rq.add_packages(req, names, idempotent=opts.idempotent)
         locals_ = [LocalPackage(f.header_sha256, f.nevra) for f in files]
         req = rq.add_local(req, locals_, idempotent=opts.idempotent)
+        if opts.force_replacefiles:
+            req = rq.allow_replacefiles(req, [*names, *(f.name for f in files)])
         base_ref, base_commit = base
         shrinking = bool(uninstall) and not install and base_commit == cur.base_commit
         return _Change(base_ref, base_commit, req, names, files, shrinking=shrinking)
@@ -544,6 +549,7 @@ class Engine:
                 admin_etc=self.current().deployment.path / "etc",
                 workdir=assembly,
                 progress=self.progress,
+                replacefiles=frozenset(change.requests.fileoverride),
             )
         inactive = tuple(r for r, _ in tx.inactive)
         layer = LayerInfo(

@@ -58,12 +58,16 @@ class Requests:
     local: tuple[LocalPackage, ...] = ()
     override_remove: tuple[str, ...] = ()
     override_replace: tuple[LocalPackage, ...] = ()
+    fileoverride: tuple[str, ...] = ()  # requested names allowed to replace files
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "packages", tuple(sorted(set(self.packages))))
         object.__setattr__(self, "local", _unique_locals(self.local))
         object.__setattr__(self, "override_remove", tuple(sorted(set(self.override_remove))))
         object.__setattr__(self, "override_replace", _unique_locals(self.override_replace))
+        # only requests still present keep the right (an uninstall takes it away)
+        kept = set(self.fileoverride) & _requested_names(self)
+        object.__setattr__(self, "fileoverride", tuple(sorted(kept)))
 
     @property
     def empty(self) -> bool:
@@ -135,6 +139,12 @@ def remove_packages(req: Requests, names: Iterable[str], *, idempotent: bool = F
                 hint="'strata status' lists the requested packages",
             )
     return replace(req, packages=tuple(packages), local=tuple(local))
+
+
+def allow_replacefiles(req: Requests, names: Iterable[str]) -> Requests:
+    """install --force-replacefiles: these requests' packages replace files that the base
+    or other packages provide differently, now and in every later assembly."""
+    return replace(req, fileoverride=(*req.fileoverride, *names))
 
 
 def remove_all(req: Requests) -> Requests:

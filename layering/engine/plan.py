@@ -65,6 +65,8 @@ def inputhash(
         "replace": sorted([old, new.nevra, new.checksum] for old, new in replace),
         "repomd": sorted([repo, digest] for repo, digest in repomd_items),
     }
+    if requests.fileoverride:  # only then: every other digest stays as it was
+        document["fileoverride"] = sorted(requests.fileoverride)
     text = json.dumps(document, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -77,6 +77,7 @@ def assemble(
     timestamp: int | None = None,
     full_checkout: bool = False,
     admin_etc: Path | None = None,
+    replacefiles: frozenset[str] = frozenset(),
 ) -> str:
     """The new tree id: ``base`` (a commit, or None for an empty tree) plus ``packages``.
 
@@ -89,6 +90,8 @@ def assemble(
     path compose and override removals take), for tests and debugging.
     ``admin_etc`` is the merge deployment's /etc: scripts also see the users the
     administrator created there, so packages never reuse their names or ids.
+    ``replacefiles`` names the packages whose files replace what others provide
+    (``--force-replacefiles``).
     """
     # in the store's filesystem: the extended copy becomes the new rpmdb's object
     db: AbstractContextManager[Path | None] = (
@@ -105,7 +108,12 @@ def assemble(
         )
         with progress.step("Assembling"), error_context("merging package trees"):
             tree, adapted = union_packages(
-                store, job.base.tree, job.packages, job.base.removed, job.base.kept
+                store,
+                job.base.tree,
+                job.packages,
+                job.base.removed,
+                job.base.kept,
+                replacefiles=replacefiles,
             )
         files = users.read_user_files(store, job.base.tree, None if compose else admin_etc)
         if not compose:

@@ -9,6 +9,8 @@ when two packages (or a package and the base) provide one path:
 * two files whose rpm *colours* differ (a 32-bit and a 64-bit ELF of a multilib
   pair) are no conflict: the preferred colour wins (64-bit, rpm's ``_prefer_color``
   2 on x86_64) and the other file is left out, as rpm marks it "wrong color";
+* a package allowed to replace files (``--force-replacefiles``, as rpm's
+  ``--replacefiles``) wins over whatever provides the path, base or layered;
 * anything else is a ConflictError naming both packages, found before any overlay so
   the message can name the base package (from the base rpmdb's file lists).
 """
@@ -16,7 +18,7 @@ when two packages (or a package and the base) provide one path:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from core.errors import ConflictError, PackageError
 from core.store import Entry, EntryKind, FileMeta, Store, TreeEditor
@@ -54,6 +56,8 @@ class _Owners:
     kept: Sequence[Header]
     layered: dict[str, str]  # path -> NEVRA of the layered package that placed it
     headers: dict[str, Header]  # NEVRA -> header, base and layered
+    replacefiles: frozenset[str] = frozenset()  # names of packages whose files win
+    forced: set[str] = field(default_factory=set)  # NEVRAs of those packages
     _base: dict[str, str] | None = None
     _colors: dict[str, dict[str, int]] | None = None
 
@@ -83,16 +87,21 @@ def union_packages(
     packages: Sequence[ImportedPackage],
     removed: Sequence[Header],
     kept: Sequence[Header],
+    *,
+    replacefiles: frozenset[str] = frozenset(),
 ) -> tuple[str, list[str]]:
-    """The union's tree id, and each package's tree as it was overlaid."""
+    """The union's tree id, and each package's tree as it was overlaid. Packages named
+    in ``replacefiles`` replace files that others provide differently."""
     editor = store.edit(base_tree)
     if removed:
         _remove_files(editor, removed, kept, packages)
     current = editor.write()
-    owners = _Owners(kept, {}, {nevra(h): h for h in kept})
+    owners = _Owners(kept, {}, {nevra(h): h for h in kept}, replacefiles)
     overlaid = []
     for pkg in packages:
         owners.headers[pkg.nevra] = pkg.hdr()
+        if pkg.name in owners.replacefiles:
+            owners.forced.add(pkg.nevra)
         adapted, replaced = _check_and_adapt(store, current, pkg, owners)
         editor = store.edit(current)
         for path in replaced:
@@ -151,7 +160,7 @@ def _check_and_adapt(
         other = owners.layered.get(entry.path) or owners.base_owner(entry.path)
         winner = _colour_winner(
             owners.color(pkg.nevra, entry.path), owners.color(other, entry.path), entry, have
-        )
+        ) or _forced_winner(pkg.nevra, other, entry, have, owners.forced)
         if winner == "new":
             replace.append(entry.path)
             owners.layered[entry.path] = pkg.nevra
@@ -165,8 +174,9 @@ def _check_and_adapt(
         raise ConflictError(
             f"file conflict: /{entry.path} is provided differently by {pkg.nevra} "
             f"and by {other_text}",
-            hint="remove one of the two packages from the request, or override the base "
-            "package with 'strata override remove'",
+            hint="remove one of the two packages from the request, override the base "
+            "package with 'strata override remove', or let the package replace the file "
+            "with 'strata install --force-replacefiles'",
         )
     if not fix and not drop:
         return pkg.tree, replace
@@ -180,6 +190,18 @@ def _check_and_adapt(
 
 def _same(a: Entry, b: Entry) -> bool:
     return a.kind == b.kind and a.object_id == b.object_id
+
+
+def _forced_winner(
+    new: str, old: str | None, entry: Entry, have: Entry, forced: set[str]
+) -> str | None:
+    """ "new" or "old" when a --force-replacefiles package is one of the two (the new one
+    wins if both are); None otherwise. A directory is never replaced by a file or back."""
+    if EntryKind.DIR in (entry.kind, have.kind):
+        return None
+    if new in forced:
+        return "new"
+    return "old" if old in forced else None
 
 
 def _colour_winner(new: int, old: int, entry: Entry, have: Entry) -> str | None:

@@ -7,6 +7,7 @@ Each edit is one transaction: exactly one new deployment, or nothing changed.
 
 from __future__ import annotations
 
+import subprocess
 from typing import Any
 
 import pytest
@@ -77,3 +78,33 @@ def test_upgrade_with_edits(world: World) -> None:
     assert first["requested-packages"] == ["hello"]
     refused(world, "upgrade", "--install", "xzlib", match="already provided by the base")
     assert "No upgrade available." in world.strata("upgrade", "--preview").stdout
+
+
+def _origin(world: World, dep: dict[str, Any]) -> str:
+    return world.deployment_path(dep).with_suffix(f".{dep['serial']}.origin").read_text()
+
+
+def _rpm(world: World, dep: dict[str, Any], *args: str) -> str:
+    root = str(world.deployment_path(dep))
+    cmd = ["rpm", "--root", root, "--dbpath", "/usr/lib/sysimage/rpm", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+
+def test_force_replacefiles_lets_a_package_replace_a_base_file(world: World) -> None:
+    readme = "usr/share/basefiles/readme"
+    refused(world, "install", "clash", match="file conflict: /" + readme)
+    first = one_new_deployment(world, "install", "clash", "--force-replacefiles")
+    assert (world.deployment_path(first) / readme).read_text() == "not the base\n"
+    assert "requested-fileoverride=clash;" in _origin(world, first)
+    # rpm's own view, as after rpm -i --replacefiles: clash owns it, basefiles' copy is
+    # marked replaced
+    assert _rpm(world, first, "-qf", "--qf", "%{NAME}\n", "/" + readme).split() == ["clash"]
+    states = [line.split() for line in _rpm(world, first, "-qs", "basefiles").splitlines()]
+    assert ["replaced", "/" + readme] in states
+    # the right is kept: a later assembly (another install) replaces the file again
+    second = one_new_deployment(world, "install", "tool")
+    assert (world.deployment_path(second) / readme).read_text() == "not the base\n"
+    # uninstalling the package takes the right away and brings the base's file back
+    third = one_new_deployment(world, "uninstall", "clash")
+    assert (world.deployment_path(third) / readme).read_text() == "base v2\n"
+    assert "fileoverride" not in _origin(world, third)

@@ -12,6 +12,7 @@ from layering.engine.origin_state import (
     add_override_remove,
     add_override_replace,
     add_packages,
+    allow_replacefiles,
     nevra_name,
     remove_all,
     remove_packages,
@@ -121,3 +122,13 @@ def test_local_package_entries_round_trip_and_reject_garbage() -> None:
 )
 def test_nevra_name(nevra: str, name: str) -> None:
     assert nevra_name(nevra) == name
+
+
+def test_replacefiles_right_follows_the_request() -> None:
+    local = LocalPackage(SHA_A, "mine-1-1.x86_64")
+    req = add_local(add_packages(Requests(), ["clash", "tool"]), [local])
+    req = allow_replacefiles(req, ["clash", "mine", "not-requested"])
+    assert req.fileoverride == ("clash", "mine")
+    assert remove_packages(req, ["clash"]).fileoverride == ("mine",)
+    assert remove_packages(req, ["mine-1-1.x86_64"]).fileoverride == ("clash",)
+    assert remove_all(req).fileoverride == ()

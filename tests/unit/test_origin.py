@@ -96,3 +96,9 @@ def test_round_trip(
 ) -> None:
     origin = Origin(refspec, layered, requested=requested, override_remove=remove)
     assert Origin.from_ini(origin.to_ini()) == origin
+
+
+def test_fileoverride_list_round_trips() -> None:
+    origin = Origin("r", True, requested=("clash",), fileoverride=("clash",))
+    assert "requested-fileoverride=clash;" in origin.to_ini()
+    assert Origin.from_ini(origin.to_ini()) == origin
