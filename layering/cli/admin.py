@@ -52,10 +52,16 @@ def _deploy(args: argparse.Namespace, ctx: Context) -> int:
 
     sysroot = _open(ctx)
     osname = sysroot.osname(ctx.osname)
-    with ctx.progress.step(f"Deploying {args.ref}"):
-        deployment = sysroot.deploy(
-            osname, args.ref, Origin(args.ref, layered=False), karg_edits=edits_of(args)
-        )
+    with sysroot.lock():
+        ref = args.ref
+        if ":" in ref:  # REMOTE:REF: pull it first; the origin keeps the refspec
+            from layering.engine.remote_base import fetch_base  # noqa: PLC0415 - see above
+
+            ref = fetch_base(sysroot.repo, args.ref, ctx.progress, cache_only=args.cache_only)
+        with ctx.progress.step(f"Deploying {args.ref}"):
+            deployment = sysroot.deploy(
+                osname, ref, Origin(args.ref, layered=False), karg_edits=edits_of(args)
+            )
     state = "staged for the next boot" if deployment.staged else "the new default"
     _out(f"Deployed {deployment.id} ({state})")
     return 0
@@ -211,7 +217,10 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--karg", action="append", metavar="KEY[=VALUE]", help=first)
     p = verb("deploy", _deploy, "deploy a commit as is (staged while something is booted)")
     p.set_defaults(spare_after=True)
-    p.add_argument("ref", metavar="REF")
+    p.add_argument("ref", metavar="REF", help="a local ref, a commit, or REMOTE:REF (pulled first)")
+    p.add_argument(
+        "--cache-only", action="store_true", help="deploy REMOTE:REF as last pulled (no network)"
+    )
     add_flags(p, DEPLOY_FLAGS, HELPS)
     p = verb("finalize-staged", _finalize, "merge /etc and make the staged deployment the default")
     p.set_defaults(spare_after=True)

@@ -18,8 +18,16 @@ def _tree(args: argparse.Namespace, ctx: Context) -> int:
 
     # Validate the treefile before touching (or creating) anything.
     tf = treefile_mod.load(args.treefile)
+    if args.sign_key is not None:
+        from core.store import signing  # noqa: PLC0415 - cryptography only when signing
+
+        signing.load_secret(args.sign_key)  # a bad key fails before the compose
     store = Store.open(args.repo)
     result = compose_tree(store, tf, progress=ctx.progress)
+    if args.sign_key is not None:
+        from layering.cli.remote import sign_commit  # noqa: PLC0415 - see above
+
+        sign_commit(store, result.commit, args.sign_key)
     ctx.progress.message(f"{tf.ref} => {result.commit} ({len(result.packages)} packages)")
     print(result.commit)
     sys.stdout.flush()
@@ -42,6 +50,9 @@ def register(
         "--unchanged-exit-77",
         action="store_true",
         help="exit 77 when the inputs match the ref's current commit",
+    )
+    q.add_argument(
+        "--sign-key", type=Path, metavar="FILE", help="sign the commit (ed25519 secret key)"
     )
     q.add_argument("treefile", type=Path, metavar="TREEFILE.yaml")
     q.set_defaults(func=_tree)

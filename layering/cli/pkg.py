@@ -88,7 +88,15 @@ def _rebase(args: argparse.Namespace, ctx: Context) -> int:
 def _upgrade(args: argparse.Namespace, ctx: Context) -> int:
     edits = {"install": args.install or (), "uninstall": args.uninstall or ()}
     check = args.check or args.preview
-    return _finish(_engine(ctx).upgrade(_options(args), check=check, **edits), args, ctx)
+    metadata_only = args.check and not args.preview  # a remote base: its commit object only
+    result = _engine(ctx).upgrade(_options(args), check=check, metadata_only=metadata_only, **edits)
+    code = _finish(result, args, ctx)
+    if check and code == EXIT_OK:
+        from layering.engine.engine import Outcome  # noqa: PLC0415 - see above
+
+        if result.outcome is Outcome.UNCHANGED:
+            return EXIT_UNCHANGED  # rpm-ostree: `upgrade --check` exits 77 with no update
+    return code
 
 
 def _rollback(args: argparse.Namespace, ctx: Context) -> int:

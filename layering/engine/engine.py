@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from core.errors import StoreError, SysrootError, error_context
+from core.errors import SysrootError, error_context
 from core.faults import fault_point
 from core.progress import Progress
 from core.scratch import scratch_dir
@@ -27,6 +27,7 @@ from core.sysroot import Sysroot
 from core.sysroot.deployment import Deployment
 from core.sysroot.origin import Origin
 from layering.engine import origin_state as rq
+from layering.engine import remote_base
 from layering.engine.base_context import machine_arch, tree_file_reader
 from layering.engine.fetching import (
     PackageFetcher,
@@ -163,14 +164,9 @@ class Engine:
             return booted.path
         return self.current().deployment.path
 
-    def _resolve_ref(self, ref: str) -> str:
-        try:
-            return self.store.resolve(ref)
-        except StoreError as err:
-            raise StoreError(
-                f"Ref '{ref}' not found in the store",
-                hint="'strata refs --repo SYSROOT/ostree/repo' lists what is there",
-            ) from err
+    def _resolve_ref(self, ref: str, opts: Options) -> str:
+        """A local ref's commit; a remote's (``REMOTE:REF``) is pulled first."""
+        return remote_base.fetch_base(self.store, ref, self.progress, cache_only=opts.cache_only)
 
     def base_package_names(self, commit: str) -> set[str]:
         return {p.name for p in read_packages(self.store, commit)}
@@ -270,7 +266,7 @@ class Engine:
         step (rpm-ostree's issue 464)."""
         with self.sysroot.lock(), self._workdir() as downloads:
             cur = self.current()
-            commit = self._resolve_ref(ref)
+            commit = self._resolve_ref(ref, opts)
             change = self._edit(
                 cur,
                 (ref, commit),
@@ -286,12 +282,23 @@ class Engine:
         opts: Options = Options(),
         *,
         check: bool = False,
+        metadata_only: bool = False,
         install: Sequence[str] = (),
         uninstall: Sequence[str] = (),
     ) -> Result:
+        """``check``: say what would change; ``metadata_only`` (``--check`` of a remote
+        base): only fetch the remote's newest commit object and name it."""
         with self.sysroot.lock(), self._workdir() as downloads:
             cur = self.current()
-            commit = self._resolve_ref(cur.base_ref)
+            if metadata_only and remote_base.is_remote(cur.base_ref) and not opts.cache_only:
+                found = remote_base.check_remote(self.store, cur.base_ref, self.progress)
+                if found.commit == cur.base_commit:
+                    return Result(Outcome.UNCHANGED, "No upgrade available.")
+                version = f" (version {found.version})" if found.version else ""
+                return Result(
+                    Outcome.UPDATE_AVAILABLE, f"Update available: {found.commit}{version}"
+                )
+            commit = self._resolve_ref(cur.base_ref, opts)
             edited = self._edit(
                 cur,
                 (cur.base_ref, commit),
