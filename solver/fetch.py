@@ -7,22 +7,26 @@ after its checksum matched, so a failed or corrupt fetch leaves nothing behind.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import os
 import socket
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from core.errors import FetchError
 from core.faults import fault_point
+from solver.types import Speed
 
 TIMEOUT = 30.0
+DEFAULT_SPEED = Speed()
 _CHUNK = 1 << 20
 _ALGORITHMS = {"sha256", "sha512", "sha384", "sha224", "sha1", "md5"}
 
@@ -85,7 +89,10 @@ def _describe(err: BaseException) -> str:  # noqa: PLR0911 - one line per failur
 
 @contextlib.contextmanager
 def open_url(url: str, *, timeout: float = TIMEOUT) -> Iterator[BinaryIO]:
-    """A readable binary stream for ``url``; ``FetchError`` says why it cannot be opened."""
+    """A readable binary stream for ``url``; ``FetchError`` says why it cannot be opened.
+
+    ``timeout`` bounds connecting and each single read; ``copy`` bounds the rate.
+    """
     path = local_path(url)
     try:
         if path is not None:
@@ -103,22 +110,83 @@ def open_url(url: str, *, timeout: float = TIMEOUT) -> Iterator[BinaryIO]:
     except (OSError, ValueError) as err:
         raise FetchError(
             f"cannot fetch {url}: {_describe(err)}",
-            hint="check the URL and that the server is reachable",
+            hint="check the URL and that the server is reachable"
+            + (f"; {SLOW_HINT}" if "timed out" in _describe(err) else ""),
         ) from err
     with stream:
         yield stream
 
 
-def read_url(url: str, *, timeout: float = TIMEOUT) -> bytes:
+SLOW_HINT = (
+    "for a slow server raise timeout= (seconds) or lower minrate= (bytes/s) in its .repo "
+    "file, as for dnf; STRATA_FETCH_DEADLINE bounds a whole download"
+)
+
+
+class _RateWindow:
+    """Enforces ``Speed`` on one transfer: over any ``timeout`` seconds at least
+    ``minrate * timeout`` bytes must arrive, and the whole transfer ends by ``deadline``."""
+
+    def __init__(self, url: str, speed: Speed) -> None:
+        self.url = url
+        self.speed = speed
+        self.start = time.monotonic()
+        self.samples: collections.deque[tuple[float, int]] = collections.deque([(self.start, 0)])
+        self.total = 0
+
+    def add(self, count: int) -> None:
+        now = time.monotonic()
+        self.total += count
+        self.samples.append((now, self.total))
+        window = self.speed.timeout
+        while len(self.samples) > 1 and self.samples[1][0] <= now - window:
+            self.samples.popleft()
+        since, then = self.samples[0]
+        if now - since >= window and (self.total - then) < self.speed.minrate * window:
+            raise FetchError(
+                f"cannot fetch {self.url}: slower than minrate={self.speed.minrate} bytes/s "
+                f"over timeout={self.speed.timeout:g} s "
+                f"({self.total - then} bytes in the last {now - since:.0f} s)",
+                hint=SLOW_HINT,
+            )
+        if now - self.start > self.speed.deadline:
+            raise FetchError(
+                f"cannot fetch {self.url}: not done after {self.speed.deadline:g} s "
+                f"(STRATA_FETCH_DEADLINE), {self.total} bytes received",
+                hint=SLOW_HINT,
+            )
+
+
+def _reader(stream: BinaryIO) -> Callable[[int], bytes]:
+    # read1 returns what has arrived instead of waiting for a full chunk, so the rate
+    # is checked as bytes trickle in.
+    read1 = getattr(stream, "read1", None)
+    return read1 if callable(read1) else stream.read
+
+
+def copy(url: str, stream: BinaryIO, sink: Callable[[bytes], object], speed: Speed) -> None:
+    """Read ``stream`` to its end into ``sink``, within ``speed``; ``FetchError`` names the URL."""
+    window = _RateWindow(url, speed)
+    read = _reader(stream)
+    try:
+        while chunk := read(_CHUNK):
+            sink(chunk)
+            window.add(len(chunk))
+    except OSError as err:
+        slow = "timed out" in _describe(err)
+        hint = SLOW_HINT if slow else "the transfer was interrupted; try again"
+        raise FetchError(f"cannot fetch {url}: {_describe(err)}", hint=hint) from err
+
+
+def read_url(url: str, *, speed: Speed = DEFAULT_SPEED) -> bytes:
     """The whole content of a (small) URL, e.g. a ``repomd.xml``."""
-    with open_url(url, timeout=timeout) as stream:
-        try:
-            return stream.read()
-        except OSError as err:
-            raise FetchError(f"cannot fetch {url}: {_describe(err)}") from err
+    parts: list[bytes] = []
+    with open_url(url, timeout=speed.timeout) as stream:
+        copy(url, stream, parts.append, speed)
+    return b"".join(parts)
 
 
-def fetch(url: str, dest: Path, *, checksum: str = "", timeout: float = TIMEOUT) -> Path:
+def fetch(url: str, dest: Path, *, checksum: str = "", speed: Speed = DEFAULT_SPEED) -> Path:
     """Copy ``url`` to ``dest`` (temp file + rename), verifying ``checksum`` when given.
 
     On any failure ``dest`` is left as it was and ``FetchError`` names the URL.
@@ -129,16 +197,13 @@ def fetch(url: str, dest: Path, *, checksum: str = "", timeout: float = TIMEOUT)
     tmp = Path(tmp_name)
     try:
         h = hashlib.new(algo)
-        with os.fdopen(fd, "wb") as out, open_url(url, timeout=timeout) as stream:
-            try:
-                while chunk := stream.read(_CHUNK):
-                    h.update(chunk)
-                    out.write(chunk)
-            except OSError as err:
-                raise FetchError(
-                    f"cannot fetch {url}: {_describe(err)}",
-                    hint="the transfer was interrupted; try again",
-                ) from err
+        with os.fdopen(fd, "wb") as out, open_url(url, timeout=speed.timeout) as stream:
+
+            def sink(chunk: bytes) -> None:
+                h.update(chunk)
+                out.write(chunk)
+
+            copy(url, stream, sink, speed)
         if expected and h.hexdigest() != expected:
             raise FetchError(
                 f"checksum mismatch for {url}: expected {algo}:{expected}, "

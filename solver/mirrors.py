@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from core.errors import FetchError
-from solver.fetch import TIMEOUT, local_path, open_url
-from solver.types import RepoConfig
+from solver.fetch import local_path, open_url
+from solver.types import RepoConfig, Speed
 
 MAX_LIST_BYTES = 4 << 20  # a real metalink is ~20 KiB, a mirror list ~5 KiB
 _ML = "{http://www.metalinker.org/}"
@@ -62,9 +62,9 @@ class MirrorSet:
     metalink: Metalink | None = None
 
 
-def _read_list(url: str, what: str, repo_id: str) -> bytes:
+def _read_list(url: str, what: str, repo_id: str, speed: Speed) -> bytes:
     try:
-        with open_url(url, timeout=TIMEOUT) as stream:
+        with open_url(url, timeout=speed.timeout) as stream:
             data = stream.read(MAX_LIST_BYTES + 1)
     except FetchError as err:
         raise FetchError(
@@ -167,11 +167,11 @@ def mirror_set(config: RepoConfig) -> MirrorSet:
     """Resolve where ``config``'s metadata comes from (fetching a list when it names one)."""
     if config.metalink or (config.mirrorlist and "metalink" in config.mirrorlist):
         url = config.metalink or config.mirrorlist
-        data = _read_list(url, "metalink", config.id)
+        data = _read_list(url, "metalink", config.id, config.speed)
         metalink = parse_metalink(data, url=url, repo_id=config.id)
         return MirrorSet("metalink", metalink.mirrors, metalink)
     if config.mirrorlist:
-        data = _read_list(config.mirrorlist, "mirrorlist", config.id)
+        data = _read_list(config.mirrorlist, "mirrorlist", config.id, config.speed)
         mirrors = parse_mirrorlist(data, url=config.mirrorlist, repo_id=config.id)
         return MirrorSet("mirrorlist", mirrors)
     return MirrorSet("baseurl", config.baseurls)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import configparser
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from core import settings
 from core.errors import ConfigError
-from solver.types import RepoConfig
+from solver.types import RepoConfig, Speed
 
 _TRUE = {"1", "yes", "true", "on"}
 _FALSE = {"0", "no", "false", "off"}
@@ -70,6 +71,46 @@ def _bool(value: str, *, where: str, key: str) -> bool:
     )
 
 
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
+_BYTES = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+_NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]?)\s*$")
+
+
+def _number(value: str, units: Mapping[str, int], *, where: str, key: str, meaning: str) -> float:
+    """dnf's ``30``, ``1.5m`` (timeout) or ``10k`` (minrate): a finite number and a unit."""
+    match = _NUMBER.match(value)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in units:
+        raise ConfigError(
+            f"{where}: {key}={value!r} is not {meaning}",
+            hint=f"write {key}= as a number with an optional unit "
+            f"({', '.join(u for u in units if u)})",
+        )
+    return float(match.group(1)) * units[unit]
+
+
+def _speed(items: Mapping[str, str], where: Callable[[str], str]) -> Speed:
+    """``timeout=`` (seconds, > 0) and ``minrate=`` (bytes/s, 0 disables) as dnf reads them."""
+    speed = Speed(deadline=float(settings.value(settings.FETCH_DEADLINE)))
+    timeout, minrate = speed.timeout, speed.minrate
+    if "timeout" in items:
+        timeout = _number(
+            items["timeout"], _SECONDS, where=where("timeout"), key="timeout", meaning="seconds"
+        )
+        if timeout <= 0:
+            raise ConfigError(
+                f"{where('timeout')}: timeout={items['timeout']!r} must be more than 0 seconds",
+                hint="dnf's default is timeout=30",
+            )
+    if "minrate" in items:
+        minrate = int(
+            _number(
+                items["minrate"], _BYTES, where=where("minrate"), key="minrate", meaning="bytes/s"
+            )
+        )
+    return Speed(timeout=timeout, minrate=minrate, deadline=speed.deadline)
+
+
 def _parse(path: Path, text: str) -> configparser.RawConfigParser:
     parser = configparser.RawConfigParser(strict=True, delimiters=("=",))
     parser.optionxform = str.lower  # type: ignore[assignment,method-assign]
@@ -100,7 +141,7 @@ def _section(
     path: Path, text: str, parser: configparser.RawConfigParser, section: str, v: Mapping[str, str]
 ) -> RepoConfig:
     where = f"{path}:{_line_of(text, section)}"
-    if not _REPO_ID.match(section):
+    if not _REPO_ID.match(section) or section in (".", ".."):
         raise ConfigError(
             f"{where}: repo id [{section}] has characters dnf does not allow",
             hint="use letters, digits and - _ . : only",
@@ -138,6 +179,7 @@ def _section(
         skip_if_unavailable=flag("skip_if_unavailable", False),
         mirrorlist=_as_url(lists["mirrorlist"]),
         metalink=_as_url(lists["metalink"]),
+        speed=_speed(items, lambda key: f"{path}:{_line_of(text, section, key)}"),
     )
 
 

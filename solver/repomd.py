@@ -26,7 +26,14 @@ from pathlib import Path
 import solv
 
 from core.errors import FetchError
-from solver.fetch import fetch, file_checksum, local_path, parse_checksum, read_url
+from solver.fetch import (
+    SLOW_HINT,
+    fetch,
+    file_checksum,
+    local_path,
+    parse_checksum,
+    read_url,
+)
 from solver.mirrors import mirror_set
 from solver.types import RepoConfig
 
@@ -36,6 +43,19 @@ _REFRESH_HINT = (
     "the repository is being updated or is corrupt: try again later, or run "
     "`strata cleanup --repomd` to drop cached metadata"
 )
+
+
+_SUFFIXES = (".xml.gz", ".xml.zst", ".xml.xz", ".xml.bz2", ".xml", ".solv")
+
+
+def _local_name(item: DataFile) -> str:
+    """The cached copy's file name: the checksum the repomd states (checked hex), plus
+    the compression suffix libsolv opens it by; never the href's own name."""
+    algo, digest = parse_checksum(item.checksum)
+    if not digest or any(c not in "0123456789abcdef" for c in digest):
+        raise FetchError(f"repomd.xml gives {item.href!r} a malformed checksum", hint=_REFRESH_HINT)
+    suffix = next((s for s in _SUFFIXES if item.href.endswith(s)), "")
+    return f"{algo}-{digest}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -189,15 +209,16 @@ class RepoLoader:
             return mirrors, (cdir / "repomd.xml").read_bytes()
         found = mirror_set(config)
         errors: list[str] = []
-        mismatch = False
+        mismatch = slow = False
         for baseurl in found.mirrors:
             url = baseurl.rstrip("/") + "/repodata/repomd.xml"
             try:
-                text = read_url(url)
+                text = read_url(url, speed=config.speed)
                 if found.metalink is not None:
                     found.metalink.check(text, url)
             except FetchError as err:
                 mismatch = mismatch or "does not match the metalink" in err.args[0]
+                slow = slow or err.hint == SLOW_HINT
                 errors.append(str(err.args[0]))
                 continue
             return (baseurl, *(m for m in found.mirrors if m != baseurl)), text
@@ -208,6 +229,8 @@ class RepoLoader:
             if mismatch
             else f"check {found.source} of {config.id!r} and your network"
         )
+        if slow:
+            hint = f"{SLOW_HINT}; or {hint}"
         raise FetchError(
             f"repo {config.id!r} is unavailable{where}: " + "; ".join(errors),
             hint=f"{hint}, set skip_if_unavailable=1 for it, or disable it (enabled=0)",
@@ -223,7 +246,7 @@ class RepoLoader:
         for mirror in loaded.mirrors or (loaded.baseurl,):
             try:
                 url = mirror.rstrip("/") + "/" + item.href
-                return self._data_from(url, item, where, loaded.config.id)
+                return self._data_from(url, item, where, loaded.config)
             except FetchError as err:
                 errors.append(err)
         if len(errors) == 1:
@@ -233,7 +256,7 @@ class RepoLoader:
             hint=_REFRESH_HINT,
         )
 
-    def _data_from(self, url: str, item: DataFile, where: str, repo_id: str) -> Path:
+    def _data_from(self, url: str, item: DataFile, where: str, config: RepoConfig) -> Path:
         local = local_path(url)
         if local is not None:
             algo, digest = parse_checksum(item.checksum)
@@ -248,9 +271,9 @@ class RepoLoader:
                     f"{where} does not match its checksum in repomd.xml", hint=_REFRESH_HINT
                 )
             return local
-        dest = self.workdir / repo_id / Path(item.href).name
+        dest = self.workdir / config.id / _local_name(item)
         try:
-            return fetch(url, dest, checksum=item.checksum)
+            return fetch(url, dest, checksum=item.checksum, speed=config.speed)
         except FetchError as err:
             if "checksum mismatch" in str(err):
                 raise FetchError(

@@ -105,7 +105,11 @@ def solve(request: Request) -> Transaction:
             override_replace=replace,
             sources={
                 info.config.id: RepoSource(
-                    info.baseurl, info.config.gpgcheck, info.config.gpgkeys, info.mirrors[1:]
+                    info.baseurl,
+                    info.config.gpgcheck,
+                    info.config.gpgkeys,
+                    info.mirrors[1:],
+                    info.config.speed,
                 )
                 for _, info in loaded
             },

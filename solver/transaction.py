@@ -19,7 +19,7 @@ import solv
 
 from core.errors import SolveError
 from solver.problems import ProblemWriter, nevra, unknown_request
-from solver.types import PackageRef, Transaction
+from solver.types import PackageRef, Speed, Transaction
 
 _SEL = solv.Selection
 _JOB = solv.Job
@@ -42,6 +42,7 @@ class RepoSource:
     gpgcheck: bool = False
     gpgkeys: tuple[str, ...] = ()
     mirrors: tuple[str, ...] = ()  # the repo's other mirrors, tried in order when it fails
+    speed: Speed = Speed()
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ def package_ref(s: solv.XSolvable, inp: PoolInput) -> PackageRef:
         checksum=f"{chk.typestr()}:{chk.hex()}" if chk else "",
         gpgcheck=source.gpgcheck,
         gpgkeys=source.gpgkeys,
+        speed=source.speed,
         mirrors=tuple(_join_url(m, location) for m in source.mirrors)
         if location and not mediabase
         else (),

@@ -11,6 +11,21 @@ from pathlib import Path
 
 
 @dataclass(frozen=True)
+class Speed:
+    """How slow a server may be before a download is abandoned (dnf's ``.repo`` options).
+
+    ``timeout``: seconds to connect, and the window over which ``minrate`` (bytes per
+    second) is measured: a transfer slower than ``minrate`` on average over any
+    ``timeout`` seconds is aborted, as librepo does with curl's low-speed limit.
+    ``deadline``: seconds one whole download may take, however it trickles.
+    """
+
+    timeout: float = 30.0
+    minrate: int = 1000
+    deadline: float = 1800.0
+
+
+@dataclass(frozen=True)
 class RepoConfig:
     """One ``[section]`` of a ``.repo`` file, after variable substitution."""
 
@@ -23,6 +38,7 @@ class RepoConfig:
     skip_if_unavailable: bool = False
     mirrorlist: str = ""  # URL of a mirror list (wins over baseurls, as in dnf)
     metalink: str = ""  # URL of a metalink (wins over mirrorlist and baseurls)
+    speed: Speed = Speed()  # timeout= and minrate=
 
 
 @dataclass(frozen=True)
@@ -41,6 +57,7 @@ class PackageRef:
     gpgcheck: bool = False
     gpgkeys: tuple[str, ...] = ()
     mirrors: tuple[str, ...] = ()  # the same file at the repo's other mirrors, in order
+    speed: Speed = Speed()  # its repo's timeout= and minrate=
 
     @property
     def urls(self) -> tuple[str, ...]:

@@ -8,10 +8,10 @@ tree: a tree in which not even that runs must not be committed.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from core import settings
 from core.errors import TriggerError
 from core.progress import Progress
 from triggers import lua
@@ -23,7 +23,7 @@ from triggers.runner import Sandbox, SandboxResult
 
 SCRIPT_PATH = "/run/strata/script"
 SANITY_COMMAND = ("/usr/bin/true",)
-DEFAULT_TIMEOUT = 300.0  # seconds per script; STRATA_SCRIPT_TIMEOUT overrides it
+DEFAULT_TIMEOUT = float(settings.SCRIPT_TIMEOUT.default)  # STRATA_SCRIPT_TIMEOUT overrides it
 
 
 def script_command(script: Script, host_lua: lua.HostLua | None) -> list[str]:
@@ -92,16 +92,12 @@ def _failure(script: Script, result: SandboxResult, timeout: float) -> TriggerEr
 def _source_date_epoch(given: int | None) -> int:
     if given is not None:
         return given
-    return int(os.environ.get("SOURCE_DATE_EPOCH", "0") or 0)
+    return int(settings.value(settings.SOURCE_DATE_EPOCH))
 
 
 def script_timeout() -> float:
-    """Seconds one script may run: ``STRATA_SCRIPT_TIMEOUT`` when set to a number, else 300."""
-    try:
-        value = float(os.environ.get("STRATA_SCRIPT_TIMEOUT", ""))
-    except ValueError:
-        return DEFAULT_TIMEOUT
-    return value if value > 0 else DEFAULT_TIMEOUT
+    """Seconds one script may run: ``STRATA_SCRIPT_TIMEOUT`` (checked), else 300."""
+    return float(settings.value(settings.SCRIPT_TIMEOUT))
 
 
 def run_in_sandbox(sandbox: Sandbox, script: Script, host_lua: lua.HostLua | None) -> SandboxResult:

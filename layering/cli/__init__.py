@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from core.errors import StrataError
 from core.progress import JsonProgress, Progress, TextProgress
+from core.settings import check_environment
 from layering.cli import admin, compose, db, kargs, pkg, remote, store
 from layering.cli.context import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Context, Handler
 
@@ -77,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ctx = Context(sysroot=args.sysroot, osname=args.osname, debug=args.debug, progress=progress)
     handler: Handler = args.func
     try:
+        check_environment()  # a malformed setting fails before anything is read or changed
         spare = _spare_mode(args)
         code = handler(args, ctx)
         if spare is not None and code == EXIT_OK:

@@ -14,17 +14,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from core import settings
 from core.errors import ConfigError, StoreError, error_context
 from core.faults import fault_point
 from core.progress import Progress
 from core.scratch import scratch_dir, sweep
 from core.store import Store
-from layering.engine.fetching import COMPOSE_DIGEST_REF_PREFIX, find_cached, sha256_hex
+from layering.engine.fetching import (
+    COMPOSE_DIGEST_REF_PREFIX,
+    check_identity,
+    download_name,
+    find_cached,
+    sha256_hex,
+)
 from layering.engine.gpg import load_keys, verify_package
 from layering.engine.treefile import Treefile
 from layering.rpm.assemble import assemble
@@ -46,8 +52,7 @@ class ComposeResult:
 
 def commit_timestamp() -> int:
     """SOURCE_DATE_EPOCH when the build system sets it, else 0: never the wall clock."""
-    value = os.environ.get("SOURCE_DATE_EPOCH", "")
-    return int(value) if value.isdigit() else 0
+    return int(settings.value(settings.SOURCE_DATE_EPOCH))
 
 
 def repos_for(treefile: Treefile) -> tuple[RepoConfig, ...]:
@@ -89,8 +94,9 @@ def _obtain(
             if cached is not None:
                 imported.append(cached)
                 continue
-            dest = download / f"{pkg.nevra}.rpm"
-            fetch(pkg.location, dest, checksum=pkg.checksum)
+            dest = download / download_name(pkg)  # never a name from the metadata
+            fetch(pkg.location, dest, checksum=pkg.checksum, speed=pkg.speed)
+            check_identity(pkg, dest, pkg.location)
             fault_point("compose-after-fetch")
             if pkg.gpgcheck:
                 keys = load_keys(pkg.gpgkeys, read_tree_file=_host_file, fetch=fetch)

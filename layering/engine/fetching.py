@@ -10,18 +10,19 @@ deleted the file.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import rpm
 
-from core.errors import FetchError, StoreError
+from core.errors import FetchError, PackageError, StoreError
 from core.faults import fault_point
 from core.progress import Progress
 from core.store import FileMeta, Store
 from layering.engine.gpg import KeyReader, load_keys, verify_package
-from layering.rpm.headers import nevra, read_package_header
+from layering.rpm.headers import identity, nevra, read_package_header
 from layering.rpm.importer import (
     ImportedPackage,
     cache_key,
@@ -123,6 +124,44 @@ def restore_local_rpm(store: Store, header_sha256: str, nevra: str, dest_dir: Pa
     return path
 
 
+def download_name(pkg: PackageRef) -> str:
+    """The download's file name: never built from the repository's metadata.
+
+    The file's SHA-256 when the repo states it, else a digest of where it comes
+    from (a name, version or location from ``primary.xml`` could hold ``../``).
+    """
+    hexdigest = sha256_hex(pkg.checksum)
+    if hexdigest:
+        return f"{hexdigest}.rpm"
+    origin = "\0".join((pkg.repo, pkg.location, pkg.checksum))
+    return f"unverified-{hashlib.sha256(origin.encode()).hexdigest()}.rpm"
+
+
+def check_identity(pkg: PackageRef, path: Path, source: str) -> None:
+    """The downloaded file must be the package the metadata described; else it is removed.
+
+    A repository (or a mirror) that serves another package than its metadata names,
+    or names one with a path in it, is refused before the file is verified, kept or
+    imported, so no name from the metadata reaches the store or ``status``.
+    """
+    try:
+        got = identity(read_package_header(path))
+    except PackageError:
+        path.unlink(missing_ok=True)
+        raise
+    want = (pkg.name, pkg.epoch, pkg.version, pkg.release, pkg.arch)
+    if got != want:
+        path.unlink(missing_ok=True)
+        name, epoch, version, release, arch = got
+        evr = f"{epoch}:" if epoch else ""
+        raise FetchError(
+            f"{source} is not the package the metadata of repo {pkg.repo!r} describes: "
+            f"expected {pkg.nevra!r}, the file is {f'{name}-{evr}{version}-{release}.{arch}'!r}",
+            hint="the repository or this mirror is broken or hostile; refresh the metadata "
+            "(`strata cleanup --repomd`) or disable the repo",
+        )
+
+
 @dataclass(frozen=True)
 class Obtained:
     """Result of getting a transaction's packages: imported ones plus counts for the user."""
@@ -154,9 +193,9 @@ class PackageFetcher:
 
     def _download(self, pkg: PackageRef) -> Path:
         hexdigest = sha256_hex(pkg.checksum)
-        name = f"{hexdigest}.rpm" if hexdigest else f"{pkg.nevra}.rpm"
-        dest = self.download_dir / name
+        dest = self.download_dir / download_name(pkg)
         if hexdigest and dest.exists() and file_checksum(dest) == hexdigest:
+            check_identity(pkg, dest, dest.name)
             return dest
         if self.cache_only:
             raise FetchError(
@@ -167,9 +206,10 @@ class PackageFetcher:
         errors: list[FetchError] = []
         for url in pkg.urls:  # the mirror that served the metadata first, then the others
             try:
-                self.fetch_url(url, dest, checksum=pkg.checksum)
-            except FetchError as err:
-                errors.append(err)
+                self.fetch_url(url, dest, checksum=pkg.checksum, speed=pkg.speed)
+                check_identity(pkg, dest, url)
+            except (FetchError, PackageError) as err:
+                errors.append(FetchError(str(err.args[0]), hint=err.hint))
                 continue
             return dest
         context = f"Downloading {pkg.nevra} from repo '{pkg.repo}'"

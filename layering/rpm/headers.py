@@ -60,7 +60,44 @@ class PackageInfo:
 
 
 def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    # rpm returns str for text tags; a crafted header may still carry other bytes.
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+# Characters a package's name, version, release or arch never needs, and that would
+# make a path or a line of output ambiguous: separators, whitespace, controls.
+_FORBIDDEN_IN_LABEL = frozenset("/\\" + "".join(map(chr, range(33))) + "\x7f")
+
+
+def identity(hdr: Header) -> tuple[str, int, str, str, str]:
+    """(name, epoch, version, release, arch) of a header, each checked to be a plain label.
+
+    These fields end up in file names, refs, origin files and ``status``: a header
+    whose name is ``../../x`` or holds a newline is refused as hostile.
+    """
+    fields = tuple(
+        _text(hdr[tag] or "")
+        for tag in (rpm.RPMTAG_NAME, rpm.RPMTAG_VERSION, rpm.RPMTAG_RELEASE, rpm.RPMTAG_ARCH)
+    )
+    for what, value in zip(("name", "version", "release", "arch"), fields, strict=True):
+        check_label(value, what)
+    name, version, release, arch = fields
+    return name, int(hdr[rpm.RPMTAG_EPOCH] or 0), version, release, arch
+
+
+def check_label(value: str, what: str) -> None:
+    """PackageError unless ``value`` is a non-empty label that is safe in a path or a line."""
+    if (
+        not value
+        or value in (".", "..")
+        or value.startswith("-")
+        or any(c in _FORBIDDEN_IN_LABEL for c in value)
+        or not value.isprintable()
+    ):
+        raise PackageError(
+            f"refusing a package whose {what} is {value!r}: not a plain label",
+            hint="the package or its repository metadata is malformed or hostile",
+        )
 
 
 def nevra(hdr: Header) -> str:

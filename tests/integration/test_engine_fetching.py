@@ -180,3 +180,39 @@ def test_a_package_missing_on_one_mirror_comes_from_the_next(store: Store, tmp_p
     assert missing in message and "no such file" in message
     assert corrupt.as_uri() in message and "checksum mismatch" in message
     assert not list((tmp_path / "2" / "downloads").glob("*"))
+
+
+def test_a_metadata_name_with_a_path_writes_nothing_outside_the_cache(
+    store: Store, tmp_path: Path
+) -> None:
+    """primary.xml named the package ``../../../../x/PWNED`` with a sha1 checksum: the
+    download is named by a digest, and the name mismatch refuses the file."""
+    rpm_path = build_rpm("fetchme", files={"/usr/share/fetchme/a": "a\n"})
+    hostile = "../../../../" + str(tmp_path.relative_to("/")) + "/outside/PWNED"
+    ref = _ref(
+        rpm_path,
+        name=hostile,
+        nevra=f"{hostile}-1.0-1.x86_64",
+        checksum=f"sha1:{file_checksum(rpm_path, 'sha1')}",
+    )
+    (tmp_path / "outside").mkdir()
+    with pytest.raises(FetchError) as caught:
+        _fetcher(store, tmp_path).obtain([ref])
+    assert "is not the package the metadata of repo 'test' describes" in str(caught.value)
+    assert "the file is 'fetchme-1.0-1.x86_64'" in str(caught.value)
+    assert not any((tmp_path / "outside").iterdir())
+    assert not list((tmp_path / "downloads").iterdir())
+    assert not list(store.refs("strata/")), "nothing was imported or indexed"
+
+
+@pytest.mark.parametrize(
+    "field", [{"name": "fetchother"}, {"version": "2.0"}, {"epoch": 1}, {"arch": "noarch"}]
+)
+def test_a_file_that_is_not_the_package_the_metadata_names_is_refused(
+    store: Store, tmp_path: Path, field: dict[str, object]
+) -> None:
+    rpm_path = build_rpm("fetchme", files={"/usr/share/fetchme/a": "a\n"})
+    with pytest.raises(FetchError, match="is not the package the metadata"):
+        _fetcher(store, tmp_path).obtain([_ref(rpm_path, **field)])
+    assert not list((tmp_path / "downloads").iterdir())
+    assert find_cached(store, _ref(rpm_path).checksum) is None
