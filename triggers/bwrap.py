@@ -74,14 +74,16 @@ def api_filesystems() -> list[str]:
     ]
 
 
-def var_filesystems(rpm_state: Path | None) -> list[str]:
-    """A throwaway /var: a commit carries no /var content, only tmpfiles.d lines.
+def var_filesystems(rpm_state: Path | None, var: Path | None = None) -> list[str]:
+    """``/var`` for scripts: ``var`` (the tree's own /var content, laid out by the caller
+    from its tmpfiles.d, whose changes the caller turns back into tmpfiles.d lines), else
+    a throwaway tmpfs; ``/var/tmp`` is always a fresh tmpfs.
 
     ``/var/lib/rpm-state`` is the one directory rpm promises lasts across the
     scripts of one transaction (a %pre may leave a note for %posttrans), so it
     is a per-operation host directory bound in.
     """
-    args = [*tmpfs("/var"), *tmpfs("/var/tmp")]
+    args = [*(bind(var, "/var") if var is not None else tmpfs("/var")), *tmpfs("/var/tmp")]
     if rpm_state is not None:
         args += bind(rpm_state, "/var/lib/rpm-state")
     return args
@@ -156,6 +158,7 @@ def sandbox_argv(
     writable: bool,
     usr_etc: bool = False,
     rpm_state: Path | None = None,
+    var: Path | None = None,
     binds_ro: tuple[tuple[Path, str], ...] = (),
     source_date_epoch: int = 0,
     env: Mapping[str, str] | None = None,
@@ -170,7 +173,7 @@ def sandbox_argv(
     if usr_etc:
         args += etc_from_usr_etc(tree, writable=writable)
     args += api_filesystems()
-    args += var_filesystems(rpm_state)
+    args += var_filesystems(rpm_state, var)
     for src, dst in binds_ro:
         args += bind_ro(src, dst)
     args += ["--chdir", "/"]

@@ -120,6 +120,7 @@ def run_scripts(
     source_date_epoch: int | None = None,
     sanity_check: bool = True,
     limits: Limits | None = None,
+    var: Path | None = None,
 ) -> None:
     """Run every script of ``plan`` over ``lowers`` (topmost first); writes land in ``upper``.
 
@@ -127,7 +128,8 @@ def run_scripts(
     so an administrator or a test can shorten it without a flag on every verb). Raises
     ``TriggerError`` naming the package, the script, its exit status and its last lines
     of output; the caller then throws ``upper`` away. ``limits`` bound each script's
-    processes, memory and disk writes (default ``Limits()``).
+    processes, memory and disk writes (default ``Limits()``). ``var`` is bound at ``/var``
+    (see ``bwrap.var_filesystems``).
     """
     timeout = script_timeout() if timeout is None else timeout
     host_lua = lua.host_lua() if plan.needs_lua else None
@@ -137,6 +139,7 @@ def run_scripts(
         lowers,
         upper=upper,
         mutability=Mutability.OVERLAY,
+        var=var,
         host_dirs=host_lua.host_dirs() if host_lua is not None else (),
         source_date_epoch=_source_date_epoch(source_date_epoch),
         timeout=timeout,

@@ -60,8 +60,9 @@ class Sandbox:
 
     ``OVERLAY`` needs ``upper``, an empty or previously used upper directory:
     every write lands there. ``MUTABLE`` binds the single lower read-write.
-    ``IMMUTABLE`` shows the lowers as a read-only overlay. ``host_dirs`` are host directories
-    shown read-only under ``/run/host`` (the Lua interpreter lives there). ``limits``
+    ``IMMUTABLE`` shows the lowers as a read-only overlay. ``var`` is a host directory
+    bound read-write at ``/var`` (else /var is a throwaway tmpfs). ``host_dirs`` are host
+    directories shown read-only under ``/run/host`` (the Lua interpreter lives there). ``limits``
     bound each command's processes, memory and disk writes (``triggers.limits``).
     """
 
@@ -72,6 +73,7 @@ class Sandbox:
         upper: Path | None = None,
         mutability: Mutability = Mutability.OVERLAY,
         rpm_state: Path | None = None,
+        var: Path | None = None,
         host_dirs: Sequence[Path] = (),
         source_date_epoch: int = 0,
         timeout: float = 300,
@@ -81,6 +83,7 @@ class Sandbox:
         self.upper = Path(os.path.realpath(upper)) if upper is not None else None
         self.mutability = mutability
         self.rpm_state = rpm_state
+        self.var = Path(os.path.realpath(var)) if var is not None else None
         self.host_dirs = tuple(host_dirs)
         self.source_date_epoch = source_date_epoch
         self.timeout = timeout
@@ -193,6 +196,7 @@ class Sandbox:
             writable=self.mutability != Mutability.IMMUTABLE,
             usr_etc=self._has_usr_etc(),
             rpm_state=self.rpm_state,
+            var=self.var,
             binds_ro=binds,
             source_date_epoch=self.source_date_epoch,
             env=env,

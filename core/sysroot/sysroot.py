@@ -36,7 +36,7 @@ from core.sysroot.etcmerge import Change, build_etc, config_diff, normalize_etc
 from core.sysroot.lock import sysroot_lock
 from core.sysroot.origin import Origin
 from core.sysroot.spare import StagingInfo
-from core.sysroot.tmpfiles import apply_tmpfiles, read_config, read_ids
+from core.sysroot.tmpfiles import apply_tmpfiles, read_config, read_ids, tree_source
 
 __all__ = ["Change", "Deployment", "Origin", "StagingInfo", "Sysroot", "TmpfilesResult"]
 
@@ -493,7 +493,7 @@ class Sysroot:
         var.mkdir(parents=True, exist_ok=True)
         users = read_ids(deployment.path, "passwd")
         groups = read_ids(deployment.path, "group")
-        created, more = apply_tmpfiles(lines, var, users, groups)
+        created, more = apply_tmpfiles(lines, var, users, groups, tree_source(deployment.path))
         return TmpfilesResult(tuple(created), tuple(warnings + more))
 
     def rollback(self, osname: str) -> Deployment:

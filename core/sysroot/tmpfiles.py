@@ -14,12 +14,15 @@ import os
 import posixpath
 import shlex
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 _DIR_TYPES = frozenset("dDvqQ")
-_HANDLED = _DIR_TYPES | frozenset("fFLp")
+_HANDLED = _DIR_TYPES | frozenset("fFLpC")
+# What a ``C`` line copies: the bytes and permission bits of a regular file of the
+# deployment, or None when the source is missing or not a plain file.
+SourceReader = Callable[[str], tuple[bytes, int] | None]
 
 
 @dataclass(frozen=True)
@@ -170,13 +173,82 @@ def _safe_target(var_dir: Path, path: str) -> Path | None:
     return var_dir.joinpath(*parts[1:]) if len(parts) > 1 else var_dir
 
 
+def tree_source(root: Path) -> SourceReader:
+    """Read ``C`` sources from the deployment at ``root``: a regular file reached without
+    following any symlink (the tree is input like any other)."""
+
+    def read(path: str) -> tuple[bytes, int] | None:
+        parts = [p for p in path.split("/") if p]
+        if not parts or any(p in (".", "..") for p in parts):
+            return None
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return None
+        try:
+            for part in parts[:-1]:
+                nxt = os.open(part, flags | os.O_DIRECTORY, dir_fd=fd)
+                os.close(fd)
+                fd = nxt
+            leaf = os.open(parts[-1], flags | os.O_NONBLOCK, dir_fd=fd)
+            with os.fdopen(leaf, "rb") as f:
+                st = os.fstat(f.fileno())
+                return (f.read(), st.st_mode & 0o7777) if stat.S_ISREG(st.st_mode) else None
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+
+    return read
+
+
+def _create(
+    line: TmpfilesLine,
+    norm: str,
+    target: Path,
+    owner: tuple[int, int],
+    source: SourceReader | None,
+) -> str | None:
+    """Create one missing entry; a warning instead when the line cannot be carried out."""
+    if line.kind in _DIR_TYPES:
+        os.mkdir(target, 0o700)
+        mode = 0o755 if line.mode is None else line.mode
+    elif line.kind in "fF":
+        target.write_text(line.argument or "")
+        mode = 0o644 if line.mode is None else line.mode
+    elif line.kind == "C":
+        copied = source(line.argument) if source is not None and line.argument else None
+        if copied is None:
+            return f"{line.source}: cannot copy {line.argument!r}; skipped"
+        target.write_bytes(copied[0])
+        mode = copied[1] if line.mode is None else line.mode
+    elif line.kind == "p":
+        os.mkfifo(target, 0o600)
+        mode = 0o644 if line.mode is None else line.mode
+    else:  # L
+        if line.argument is None:
+            return f"{line.source}: symlink {norm} has no target; skipped"
+        os.symlink(line.argument, target)
+        os.chown(target, *owner, follow_symlinks=False)
+        return None
+    os.chown(target, *owner)
+    os.chmod(target, mode)
+    return None
+
+
 def apply_tmpfiles(
     lines: Sequence[TmpfilesLine],
     var_dir: Path,
     users: Mapping[str, int],
     groups: Mapping[str, int],
+    source: SourceReader | None = None,
 ) -> tuple[list[str], list[str]]:
-    """Create what is missing under ``var_dir``; return (created paths, warnings)."""
+    """Create what is missing under ``var_dir``; return (created paths, warnings).
+
+    ``C`` lines copy a regular file that ``source`` reads (from the deployment); without
+    a reader they are skipped with a warning.
+    """
     created: list[str] = []
     warnings: list[str] = []
     seen: set[str] = set()
@@ -201,24 +273,9 @@ def apply_tmpfiles(
             unknown = line.user if uid is None else line.group
             warnings.append(f"{line.source}: unknown user or group {unknown!r}; using root")
             uid, gid = uid or 0, gid or 0
-        if line.kind in _DIR_TYPES:
-            os.mkdir(target, 0o700)
-            mode = 0o755 if line.mode is None else line.mode
-        elif line.kind in "fF":
-            target.write_text(line.argument or "")
-            mode = 0o644 if line.mode is None else line.mode
-        elif line.kind == "p":
-            os.mkfifo(target, 0o600)
-            mode = 0o644 if line.mode is None else line.mode
-        else:  # L
-            if line.argument is None:
-                warnings.append(f"{line.source}: symlink {norm} has no target; skipped")
-                continue
-            os.symlink(line.argument, target)
-            os.chown(target, uid, gid, follow_symlinks=False)
-            created.append(norm)
+        problem = _create(line, norm, target, (uid, gid), source)
+        if problem is not None:
+            warnings.append(problem)
             continue
-        os.chown(target, uid, gid)
-        os.chmod(target, mode)
         created.append(norm)
     return created, warnings

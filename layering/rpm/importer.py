@@ -39,7 +39,7 @@ from layering.rpm.headers import Header, header_from_head, nevra, transaction_se
 PKG_REF_PREFIX = "strata/pkg/"
 IMPORT_TIMESTAMP = 0
 # Bump when the import rules change so that old caches are not reused.
-IMPORT_VERSION = "2"
+IMPORT_VERSION = "3"
 _DIGEST_ALGOS = {1: "md5", 2: "sha1", 8: "sha256", 9: "sha384", 10: "sha512", 11: "sha224"}
 _IN_MEMORY = 16 << 20
 
@@ -72,6 +72,7 @@ class PackageFile:
     linkto: str
     index: int
     color: int = 0  # rpm file colour: 1 ELF32, 2 ELF64 (multilib)
+    size: int = 0
 
     @property
     def kind(self) -> pathrules.Kind:
@@ -118,6 +119,7 @@ def package_files(hdr: Header) -> list[PackageFile]:
                 linkto=f.linkto or "",
                 index=f.fx,
                 color=f.color or 0,
+                size=f.size or 0,
             )
         )
     return out
@@ -325,9 +327,8 @@ def _place_structure(editor: TreeEditor, hdr: Header, label: str, *, compose: bo
     for f in sorted(files, key=lambda f: placements[f.index].path or f.path):
         where = placements[f.index]
         if where.action == pathrules.Action.TMPFILES:
-            layout.lines.append(_tmpfiles_line(f, where))
-            continue
-        if where.action == pathrules.Action.DROP or f.ghost:
+            where = _var_entry(f, where, layout)
+        if where.action in (pathrules.Action.DROP, pathrules.Action.TMPFILES) or f.ghost:
             continue
         _ensure_parents(editor, where.path, layout.made, layout.leaves, label)
         if where.path in layout.leaves or (
@@ -355,6 +356,9 @@ def _place_structure(editor: TreeEditor, hdr: Header, label: str, *, compose: bo
                 f"{label} contains {f.path}, a device or fifo, which cannot be layered",
                 hint="device nodes belong to the running system, not to a package tree",
             )
+        if where.var_link:
+            target = "/" + where.path
+            layout.lines.append(tmpfiles.TmpfilesLine("L", where.var_link, target=target))
         if where.opt_link:
             target = "/usr/lib" + where.opt_link  # /opt/X -> /usr/lib/opt/X
             layout.lines.append(tmpfiles.TmpfilesLine("L", where.opt_link, target=target))
@@ -394,8 +398,30 @@ def _stream_files(
         editor.put_file(path, b"", _meta_for(pf))
 
 
+def _var_entry(f: PackageFile, where: pathrules.Placement, layout: _Layout) -> pathrules.Placement:
+    """A /var or /run entry: a tmpfiles line, plus a factory copy for a file with content
+    (then placed like any file); a ghost file is not created, as rpm creates none."""
+    if where.tmpfiles == "f" and f.ghost:
+        return pathrules.Placement(pathrules.Action.DROP)
+    if where.tmpfiles == "f" and f.size > 0:
+        return _factory_copy(f, layout)
+    layout.lines.append(_tmpfiles_line(f, where))
+    return where
+
+
+def _factory_copy(f: PackageFile, layout: _Layout) -> pathrules.Placement:
+    """A regular file with content under /var: its content is kept (as the file itself,
+    root-owned) under usr/share/factory and a ``C`` line copies it into /var at boot."""
+    path = "/" + f.path.strip("/")
+    factory = f"{pathrules.FACTORY}{path}"
+    layout.lines.append(
+        tmpfiles.TmpfilesLine("C", path, f.mode, f.user, f.group, target="/" + factory)
+    )
+    return pathrules.Placement(pathrules.Action.PLACE, factory)
+
+
 def _tmpfiles_line(f: PackageFile, where: pathrules.Placement) -> tmpfiles.TmpfilesLine:
     path = where.tmpfiles_path or "/" + f.path.strip("/")
-    if where.tmpfiles == "d":
-        return tmpfiles.TmpfilesLine("d", path, f.mode, f.user, f.group)
+    if where.tmpfiles in ("d", "f"):
+        return tmpfiles.TmpfilesLine(where.tmpfiles, path, f.mode, f.user, f.group)
     return tmpfiles.TmpfilesLine("L", path, target=f.linkto)

@@ -26,7 +26,7 @@ class Kind(StrEnum):
 class Action(StrEnum):
     PLACE = "place"  # write at ``path`` in the tree
     TMPFILES = "tmpfiles"  # recreate at boot from a tmpfiles.d line
-    DROP = "drop"  # nothing in the tree (regular files under /var, the root itself)
+    DROP = "drop"  # nothing in the tree (regular files under /run, the root itself)
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,13 @@ class Placement:
     opt_link: str = ""  # PLACE of /opt/X/...: the "/opt/X" to link at boot
     link: str = ""  # PLACE (compose): write a symlink to this target instead of the dir
     tmpfiles_path: str = ""  # the path of the tmpfiles line when it is not the payload's
+    var_link: str = ""  # PLACE of a /var directory kept under /usr: "L var_link - - - - /path"
+
+
+# State that must follow the tree across layerings lives under /usr, with a link from /var
+# (rpm-ostree keeps the alternatives database in the commit the same way).
+VAR_IN_USR = {("lib", "alternatives"): ("usr", "lib", "alternatives")}
+FACTORY = "usr/share/factory"
 
 
 # Composed bases link the administrator's top-level directories into /var (or /run),
@@ -105,8 +112,14 @@ def place(  # noqa: PLR0911, PLR0912 -- one branch per rule reads like the rule 
     if top in ("var", "run"):
         if not rest:
             return Placement(Action.PLACE, top) if compose else Placement(Action.DROP)
+        if top == "var" and (kept := _var_in_usr(rest, kind)) is not None:
+            return kept
         if kind == Kind.FILE:
-            return Placement(Action.DROP)
+            # /run is runtime state; a /var file is created at boot ("f", or "C" from a
+            # copy of its content under usr/share/factory, decided by its size)
+            return (
+                Placement(Action.DROP) if top == "run" else Placement(Action.TMPFILES, tmpfiles="f")
+            )
         return Placement(Action.TMPFILES, tmpfiles="d" if kind == Kind.DIR else "L")
     if top == "opt":
         if not rest:
@@ -123,6 +136,17 @@ def place(  # noqa: PLR0911, PLR0912 -- one branch per rule reads like the rule 
         "can be layered on an immutable base",
         hint="such packages belong in the base image (compose tree), not in a layer",
     )
+
+
+def _var_in_usr(rest: tuple[str, ...], kind: Kind) -> Placement | None:
+    for prefix, moved in VAR_IN_USR.items():
+        if rest[: len(prefix)] != prefix:
+            continue
+        path = "/".join((*moved, *rest[len(prefix) :]))
+        if len(rest) == len(prefix) and kind == Kind.DIR:
+            return Placement(Action.PLACE, path, var_link="/var/" + "/".join(prefix))
+        return Placement(Action.PLACE, path)
+    return None
 
 
 def _var_link(parts: tuple[str, ...], kind: Kind) -> Placement | None:

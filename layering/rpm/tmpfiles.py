@@ -17,18 +17,22 @@ TMPFILES_DIR = "usr/lib/tmpfiles.d"
 
 @dataclass(frozen=True)
 class TmpfilesLine:
-    type: str  # "d" directory, "L" symlink
+    type: str  # "d" directory, "L" symlink, "f" empty file, "C" copy of ``target``
     path: str  # absolute
     mode: int | None = None  # permission bits for "d"
     user: str = "-"
     group: str = "-"
-    target: str = ""  # "L": the link target
+    target: str = ""  # "L": the link target; "C": the file copied (under /usr/share/factory)
 
     def render(self) -> str:
         path = _escape(self.path)
         if self.type == "L":
             return f"L {path} - - - - {_escape(self.target)}"
         mode = f"{self.mode & 0o7777:04o}" if self.mode is not None else "-"
+        if self.type == "C":
+            return f"C {path} {mode} {self.user} {self.group} - {_escape(self.target)}"
+        if self.type == "f":  # no argument: an empty file
+            return f"f {path} {mode} {self.user} {self.group} -"
         return f"d {path} {mode} {self.user} {self.group} - -"
 
 

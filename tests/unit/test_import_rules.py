@@ -29,7 +29,17 @@ PKG = "demo-1-1.x86_64"
             Placement(Action.PLACE, "usr/lib/opt/demo/bin/x", opt_link="/opt/demo"),
         ),
         ("/var/lib/demo", Kind.DIR, Placement(Action.TMPFILES, tmpfiles="d")),
-        ("/var/lib/demo/state", Kind.FILE, Placement(Action.DROP)),
+        ("/var/lib/demo/state", Kind.FILE, Placement(Action.TMPFILES, tmpfiles="f")),
+        (
+            "/var/lib/alternatives",
+            Kind.DIR,
+            Placement(Action.PLACE, "usr/lib/alternatives", var_link="/var/lib/alternatives"),
+        ),
+        (
+            "/var/lib/alternatives/mta",
+            Kind.FILE,
+            Placement(Action.PLACE, "usr/lib/alternatives/mta"),
+        ),
         ("/var/run", Kind.SYMLINK, Placement(Action.TMPFILES, tmpfiles="L")),
         ("/run/demo", Kind.DIR, Placement(Action.TMPFILES, tmpfiles="d")),
         ("/run/demo/pid", Kind.FILE, Placement(Action.DROP)),
