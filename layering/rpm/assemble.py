@@ -6,7 +6,8 @@ never copied and base directories no package touches keep their tree ids. Around
 1. base packages removed by an override lose their files (from the base's rpmdb);
 2. the union with rpm's sharing rules and conflicts naming both packages (union.py);
 3. scripts run in the triggers sandbox over a hardlinked checkout, their writes are
-   folded back with apply_upper; scripts see the union of the base's users;
+   folded back with apply_upper; scripts see the union of the base's users and the
+   tree's /var laid out from its tmpfiles.d, whose additions become lines (varstate.py);
 4. users the scripts created move to usr/lib/passwd / usr/lib/group (see passwd.py),
    joined by users the packages declare in sysusers.d (see sysusers.py);
 5. entries owned by other users than root get their real owner now that the names
@@ -29,7 +30,7 @@ from core.errors import PackageError, error_context
 from core.faults import fault_point
 from core.progress import Progress
 from core.store import FileMeta, Store, TreeEditor
-from layering.rpm import passwd, users
+from layering.rpm import passwd, users, varstate
 from layering.rpm.headers import RPMDB_DIR, Header, checkout_rpmdb, nevra, read_rpmdb
 from layering.rpm.importer import ImportedPackage
 from layering.rpm.rpmdb import extend_rpmdb, has_sqlite_db, write_rpmdb
@@ -264,6 +265,9 @@ def _run_scripts(
     with tempfile.TemporaryDirectory(prefix="scripts-", dir=job.workdir) as tmp:
         lower = Path(tmp) / "lower"
         upper = Path(tmp) / "upper"
+        var = Path(tmp) / "var"
+        var.mkdir()
+        before = varstate.lay_out(store, tree, var)
         stack: list[Path] = [lower]
         if lowers is not None:
             delta, base_root = lowers
@@ -273,11 +277,19 @@ def _run_scripts(
             store.checkout(tree, lower, hardlink=True)
         upper.mkdir()
         run_scripts(
-            plan, lowers=stack, upper=upper, progress=job.progress, source_date_epoch=job.base.when
+            plan,
+            lowers=stack,
+            upper=upper,
+            progress=job.progress,
+            source_date_epoch=job.base.when,
+            var=var,
         )
         fault_point("assemble-after-scripts")
         editor = store.edit(tree)
         editor.apply_upper(upper)
+        after = editor.write()
+        editor = store.edit(after)
+        varstate.record(store, editor, after, var, before)
         return editor.write()
 
 

@@ -74,8 +74,13 @@ def split_after_scripts(
     base_lib: bytes | None,
     after: bytes | None,
     admin: bytes | None = None,
+    *,
+    new_in_etc: bool = False,
 ) -> Split:
     """Move what the scripts added to usr/lib; keep usr/etc as the base had it.
+
+    ``new_in_etc``: the tree cannot read usr/lib (no nss-altfiles), so added entries stay
+    in usr/etc after the base's, where rpm would have left them.
 
     Entries the scripts modified (a package adding a member to an existing group)
     keep their modified form in whichever file held them. The administrator's own
@@ -89,7 +94,11 @@ def split_after_scripts(
     known = set(etc_names) | set(lib_names) | {_name(line) for line in _lines(admin)}
     new = [line for line in after_lines if _name(line) not in known]
     etc_out = [after_by_name[n] for n in etc_names if n in after_by_name]
-    lib_out = [after_by_name[n] for n in lib_names if n in after_by_name] + new
+    lib_out = [after_by_name[n] for n in lib_names if n in after_by_name]
+    if new_in_etc:
+        etc_out += new
+    else:
+        lib_out += new
     return Split(
         etc=_join(etc_out) if base_etc is not None or etc_out else None,
         lib=_join(lib_out) if base_lib is not None or lib_out else None,

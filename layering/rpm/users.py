@@ -7,8 +7,9 @@ applies them to trees in the store, in the order assembly needs them:
    copies and the administrator's ``/etc`` ones (regular files only);
 2. ``for_scripts``: scripts see the union of all of them in ``usr/etc`` (useradd only
    knows /etc), so new ids never collide with ids already in use;
-3. ``settle`` after the scripts: users they added move to ``usr/lib``, joined by the
-   users packages declare in sysusers.d; the shadows return to the base's bytes;
+3. ``settle`` after the scripts: users they added move to ``usr/lib`` where the tree has
+   nss-altfiles (else they stay in ``usr/etc``), joined by the users packages declare in
+   sysusers.d; the shadows keep the entries the scripts added;
 4. ``fix_owners``: entries owned by other users than root get their ids now that the
    names resolve (package trees store them as root, see importer.py).
 """
@@ -91,17 +92,26 @@ def settle(
     compose: bool,
     base_tree: str | None,
 ) -> Ids:
-    """Split users after the scripts, add sysusers.d users; return the name -> id maps."""
+    """Split users after the scripts, add sysusers.d users; return the name -> id maps.
+
+    Users move to usr/lib only where glibc can read them back (the tree ships
+    nss-altfiles); otherwise they stay in usr/etc as the scripts left them, as with rpm.
+    """
     admin = files.admin
     final: dict[str, passwd.Split] = {}
+    altfiles = has_altfiles(store, tree)
     for name in passwd.DATABASES:
         after = store.read_file(tree, f"{passwd.ETC}/{name}")
         lib_now = store.read_file(tree, f"{passwd.LIB}/{name}")
-        if compose:
+        if compose and not altfiles:
+            final[name] = passwd.Split(after, lib_now)
+        elif compose:
             final[name] = passwd.split_composed(name, after, lib_now)
         else:
             etc, lib = files.etc_lib[name]
-            final[name] = passwd.split_after_scripts(etc, lib, after, admin.get(name))
+            final[name] = passwd.split_after_scripts(
+                etc, lib, after, admin.get(name), new_in_etc=not altfiles
+            )
     added = sysusers.apply(
         _sysusers_confs(store, tree, packages),
         (final["passwd"].etc or b"") + (final["passwd"].lib or b"") + (admin.get("passwd") or b""),
@@ -109,9 +119,12 @@ def settle(
     )
     for name, lines in (("passwd", added.passwd), ("group", added.group)):
         if lines:
-            lib = final[name].lib or b""
-            final[name] = passwd.Split(
-                final[name].etc, lib + "".join(f"{x}\n" for x in lines).encode()
+            text = "".join(f"{x}\n" for x in lines).encode()
+            etc_now, lib_now = final[name].etc, final[name].lib
+            final[name] = (
+                passwd.Split(etc_now, (lib_now or b"") + text)
+                if altfiles
+                else passwd.Split((etc_now or b"") + text, lib_now)
             )
     for name, split in final.items():
         for rel, data in ((passwd.ETC, split.etc), (passwd.LIB, split.lib)):
@@ -120,10 +133,8 @@ def settle(
             if data is None or (entry is not None and store.read_file(tree, path) == data):
                 continue
             editor.put_file(path, data, entry.meta if entry else _FILE_META)
-    if compose:
+    if compose and altfiles:
         _nsswitch_altfiles(store, editor, tree)
-    else:
-        _restore_shadows(store, editor, tree, files)
     _drop_backups(store, editor, tree, base_tree)
     return Ids(
         passwd.ids(final["passwd"].etc, final["passwd"].lib, admin.get("passwd")),
@@ -145,18 +156,19 @@ def _sysusers_confs(store: Store, tree: str, packages: Sequence[ImportedPackage]
     return [data for p in paths if (data := store.read_file(tree, p)) is not None]
 
 
-def _restore_shadows(store: Store, editor: TreeEditor, tree: str, files: UserFiles) -> None:
-    for name in passwd.SHADOWS:
-        etc, _ = files.etc_lib[name]
-        path = f"{passwd.ETC}/{name}"
-        if store.read_file(tree, path) == etc:
-            continue
-        if etc is None:
-            if editor.exists(path):
-                editor.remove(path)
-        else:
-            entry = store.lookup(tree, path)
-            editor.put_file(path, etc, entry.meta if entry else _FILE_META)
+ALTFILES_MODULE = "libnss_altfiles.so.2"
+MULTIARCH = ("x86_64", "aarch64", "i386", "powerpc64le", "s390x", "riscv64")
+LIBRARY_DIRS = (
+    "usr/lib64",
+    "usr/lib",
+    *(f"usr/lib/{arch}-linux-gnu" for arch in MULTIARCH),
+)
+
+
+def has_altfiles(store: Store, tree: str) -> bool:
+    """Whether glibc in ``tree`` can read usr/lib/passwd: it ships the nss-altfiles module
+    in a library directory (``usr/lib64``, ``usr/lib`` or a multiarch one)."""
+    return any(store.lookup(tree, f"{d}/{ALTFILES_MODULE}") is not None for d in LIBRARY_DIRS)
 
 
 def _nsswitch_altfiles(store: Store, editor: TreeEditor, tree: str) -> None:
