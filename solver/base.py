@@ -13,6 +13,7 @@ A commit never changes, so its package set is cached as
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import tempfile
@@ -49,7 +50,8 @@ def _read_rpmdb(repo: solv.Repo, rpmdb: Path) -> None:
         )
     import rpm  # noqa: PLC0415 - costs 0.1s; only a cold base cache needs it
 
-    with tempfile.TemporaryDirectory(prefix="strata-rpmdb-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="strata-rpmdb-") as tmp_dir:
+        tmp = os.path.abspath(tmp_dir)  # rpm resolves a relative _dbpath against its root
         for item in rpmdb.iterdir():
             if item.is_file() and not item.name.startswith(".") and not item.name.endswith("-shm"):
                 shutil.copyfile(item, Path(tmp) / item.name)
@@ -64,6 +66,11 @@ def _read_rpmdb(repo: solv.Repo, rpmdb: Path) -> None:
             f"cannot read the base rpmdb in {rpmdb}: {repo.pool.errstr}",
             hint="the base's rpm database is damaged or of an unsupported format",
         )
+    if repo.nsolvables == 0:  # a base without packages is a misread, never a fact to cache
+        raise SolveError(
+            f"the base rpmdb in {rpmdb} reads as empty (no packages)",
+            hint="the base's rpm database is damaged or of an unsupported format",
+        )
 
 
 def base_cache_path(cache_dir: Path | None, key: str) -> Path | None:
@@ -71,10 +78,19 @@ def base_cache_path(cache_dir: Path | None, key: str) -> Path | None:
     return cache_dir / "base" / _cache_name(key) if cache_dir is not None and key else None
 
 
-def load_base(pool: solv.Pool, rpmdb: Path, key: str, cache_dir: Path | None) -> solv.Repo:
-    """Add the base's packages as the pool's installed repo (``@System``)."""
+def load_base(
+    pool: solv.Pool, rpmdb: Path, key: str, cache_dir: Path | None, *, empty: bool = False
+) -> solv.Repo:
+    """Add the base's packages as the pool's installed repo (``@System``).
+
+    A base rpmdb that reads as empty is an error (and never cached) unless ``empty``
+    says there is no base (compose).
+    """
     repo = pool.add_repo(SYSTEM)
     pool.installed = repo
+    if empty:
+        repo.internalize()
+        return repo
     cached = base_cache_path(cache_dir, key)
     if cached is not None and cached.is_file():
         fp = solv.xfopen(str(cached))

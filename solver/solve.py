@@ -65,7 +65,13 @@ def solve(request: Request) -> Transaction:
     """Resolve ``request`` against its base; ``SolveError`` lists every problem with a hint."""
     with tempfile.TemporaryDirectory(prefix="strata-solve-") as tmp:
         pool = new_pool(request.arch)
-        base = load_base(pool, request.base_rpmdb, request.base_key, request.cache_dir)
+        base = load_base(
+            pool,
+            request.base_rpmdb,
+            request.base_key,
+            request.cache_dir,
+            empty=request.empty_base,
+        )
         loader = RepoLoader(
             pool, cache_dir=request.cache_dir, workdir=Path(tmp), cache_only=request.cache_only
         )

@@ -79,6 +79,7 @@ class Request:
     arch: str = "x86_64"
     cache_dir: Path | None = None
     cache_only: bool = False
+    empty_base: bool = False  # compose: no base packages at all (base_rpmdb is not read)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,14 @@ from core.errors import StrataError
 from core.progress import JsonProgress, Progress, TextProgress
 from core.settings import check_environment
 from layering.cli import admin, compose, db, kargs, pkg, remote, store
-from layering.cli.context import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Context, Handler
+from layering.cli.context import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_USAGE,
+    Context,
+    Handler,
+    absolute_path,
+)
 
 if TYPE_CHECKING:
     from layering.cli.spare_jobs import SpareMode
@@ -35,7 +42,10 @@ def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         return argparse.SUPPRESS if suppress else value
 
     parser.add_argument(
-        "--sysroot", type=Path, default=default(Path("/")), help="operate on the sysroot at DIR"
+        "--sysroot",
+        type=absolute_path,
+        default=default(Path("/")),
+        help="operate on the sysroot at DIR",
     )
     parser.add_argument("--os", dest="osname", default=default(None), help="the stateroot")
     parser.add_argument(

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from layering.cli.context import EXIT_OK, EXIT_UNCHANGED, Context, Subparsers
+from layering.cli.context import EXIT_OK, EXIT_UNCHANGED, Context, Subparsers, absolute_path
 
 
 def _tree(args: argparse.Namespace, ctx: Context) -> int:
@@ -45,14 +44,17 @@ def register(
     sub.required = True
     text = "compose a treefile's package set into a commit on its ref; prints the commit id"
     q = sub.add_parser("tree", parents=[common], help=text, description=text)
-    q.add_argument("--repo", type=Path, required=True, help="the store to commit into")
+    q.add_argument("--repo", type=absolute_path, required=True, help="the store to commit into")
     q.add_argument(
         "--unchanged-exit-77",
         action="store_true",
         help="exit 77 when the inputs match the ref's current commit",
     )
     q.add_argument(
-        "--sign-key", type=Path, metavar="FILE", help="sign the commit (ed25519 secret key)"
+        "--sign-key",
+        type=absolute_path,
+        metavar="FILE",
+        help="sign the commit (ed25519 secret key)",
     )
-    q.add_argument("treefile", type=Path, metavar="TREEFILE.yaml")
+    q.add_argument("treefile", type=absolute_path, metavar="TREEFILE.yaml")
     q.set_defaults(func=_tree)

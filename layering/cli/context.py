@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,13 @@ class Context:
     osname: str | None
     debug: bool
     progress: Progress
+
+
+def absolute_path(text: str) -> Path:
+    """An argparse ``type`` for paths: made absolute once, at parsing, so a relative
+    ``--sysroot`` or ``--repo`` means the same directory to every step (and to rpm and
+    libsolv, which resolve against whatever directory they run in)."""
+    return Path(os.path.abspath(text))
 
 
 Handler = Callable[[argparse.Namespace, Context], int]

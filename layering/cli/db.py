@@ -10,11 +10,10 @@ rev the booted deployment against that rev.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import ConfigError
-from layering.cli.context import EXIT_OK, Context, Subparsers
+from layering.cli.context import EXIT_OK, Context, Subparsers, absolute_path
 
 if TYPE_CHECKING:
     from core.store import Store
@@ -102,12 +101,12 @@ def register(
     repo_help = "read this store directly instead of the sysroot's"
     text = "the packages (NEVRAs) of commits; default: the booted, else the default deployment"
     q = sub.add_parser("list", parents=[common], help=text, description=text)
-    q.add_argument("--repo", type=Path, default=None, help=repo_help)
+    q.add_argument("--repo", type=absolute_path, default=None, help=repo_help)
     q.add_argument("revs", nargs="*", metavar="REV")
     q.set_defaults(func=_list)
     text = "added, removed, upgraded and downgraded packages between two commits"
     q = sub.add_parser("diff", parents=[common], help=text, description=text)
-    q.add_argument("--repo", type=Path, default=None, help=repo_help)
+    q.add_argument("--repo", type=absolute_path, default=None, help=repo_help)
     q.add_argument("rev_a", nargs="?", metavar="REV_A")
     q.add_argument("rev_b", nargs="?", metavar="REV_B")
     q.set_defaults(func=_diff)

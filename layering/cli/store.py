@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import StoreError
+from layering.cli.context import absolute_path
 
 if TYPE_CHECKING:
     from core.store import Entry, Store
@@ -186,7 +187,11 @@ def _prune(args: argparse.Namespace, ctx: Context) -> int:
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     repo_opt = argparse.ArgumentParser(add_help=False)
     repo_opt.add_argument(
-        "--repo", metavar="PATH", default=None, help="the store (default: the sysroot's)"
+        "--repo",
+        metavar="PATH",
+        type=absolute_path,
+        default=None,
+        help="the store (default: the sysroot's)",
     )
 
     def verb(parent: Any, name: str, handler: Any, text: str) -> argparse.ArgumentParser:

@@ -131,6 +131,7 @@ def compose_tree(store: Store, treefile: Treefile, *, progress: Progress) -> Com
                 Request(
                     base_rpmdb=empty_db,
                     base_key="empty",
+                    empty_base=True,
                     repos=repos,
                     install=treefile.packages,
                     arch=treefile.basearch,
