@@ -87,6 +87,8 @@ def _rebase(args: argparse.Namespace, ctx: Context) -> int:
 
 def _upgrade(args: argparse.Namespace, ctx: Context) -> int:
     edits = {"install": args.install or (), "uninstall": args.uninstall or ()}
+    if args.trigger_automatic_update_policy:
+        return _automatic(args, ctx)
     check = args.check or args.preview
     metadata_only = args.check and not args.preview  # a remote base: its commit object only
     result = _engine(ctx).upgrade(_options(args), check=check, metadata_only=metadata_only, **edits)
@@ -97,6 +99,26 @@ def _upgrade(args: argparse.Namespace, ctx: Context) -> int:
         if result.outcome is Outcome.UNCHANGED:
             return EXIT_UNCHANGED  # rpm-ostree: `upgrade --check` exits 77 with no update
     return code
+
+
+def _automatic(args: argparse.Namespace, ctx: Context) -> int:
+    """What the timer runs: the policy of /etc/strata/strata.conf decides (exit 0 unless
+    the update itself fails, so a quiet day is not a failed unit)."""
+    from layering.engine import autoupdate  # noqa: PLC0415 - see above
+
+    engine = _engine(ctx)
+    path = autoupdate.config_path(engine.sysroot, engine.osname)
+    policy = autoupdate.read_policy(path)
+    if policy is autoupdate.Policy.NONE:
+        print("Automatic updates are not enabled (AutomaticUpdatePolicy=none); exiting.")
+        return EXIT_OK
+    result = engine.upgrade(
+        _options(args),
+        check=policy is autoupdate.Policy.CHECK,
+        metadata_only=policy is autoupdate.Policy.CHECK,
+    )
+    _finish(result, args, ctx)
+    return EXIT_OK
 
 
 def _rollback(args: argparse.Namespace, ctx: Context) -> int:
@@ -260,6 +282,11 @@ def register(
     p = verb("upgrade", "newest commit of the base ref and newest layered packages")
     _flag(p, "--check", "only report whether an update is available")
     _flag(p, "--preview", "only print what an upgrade would change, package by package")
+    _flag(
+        p,
+        "--trigger-automatic-update-policy",
+        "do what AutomaticUpdatePolicy in /etc/strata/strata.conf says (none, check, stage)",
+    )
     _change_flags(p, full=True)
     _edit_flags(p)
     _repo_flags(p)

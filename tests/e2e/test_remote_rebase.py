@@ -84,6 +84,11 @@ class World:
         deployments: list[dict[str, Any]] = json.loads(out)["deployments"]
         return deployments
 
+    def booted_etc(self) -> Path:
+        booted = next(d for d in self.status() if d["booted"])
+        name = f"{booted['checksum']}.{booted['serial']}"
+        return self.sysroot / "ostree/deploy" / OS / "deploy" / name / "etc"
+
     def requests(self) -> list[str]:
         return [entry.path for entry in self.web.log()]
 
@@ -171,8 +176,18 @@ def test_a_published_v2_is_found_previewed_and_deployed(world: World) -> None:
     out = world.client("upgrade", "--preview").stdout
     assert "bash" in out and "xz-libs" in out, out
     assert world.status() == before
-    # the upgrade itself: the objects are there already; strace stays layered
-    world.client("upgrade")
+    # the timer's trigger: none does nothing, check only reports, stage deploys
+    conf = world.booted_etc() / "strata" / "strata.conf"
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    trigger = ("upgrade", "--trigger-automatic-update-policy")
+    assert "not enabled" in world.client(*trigger).stdout
+    conf.write_text("[Daemon]\nAutomaticUpdatePolicy=check\n")
+    assert v2 in world.client(*trigger).stdout
+    assert world.status() == before
+    conf.write_text("[Daemon]\nAutomaticUpdatePolicy=bogus\n")
+    assert "unknown AutomaticUpdatePolicy" in world.client(*trigger, expect=1).stderr
+    conf.write_text("[Daemon]\nAutomaticUpdatePolicy=stage\n")
+    world.client(*trigger)  # the upgrade itself; strace stays layered
     first = world.status()[0]
     assert first["base-checksum"] == v2
     assert first["origin"] == f"server:{REF}"
