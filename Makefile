@@ -10,11 +10,32 @@ STAMP := $(VENV)/.strata-setup-3
 APT_PACKAGES := rpm python3-rpm python3-solv bubblewrap createrepo-c ostree dnf python3-dnf \
 	strace gnupg attr libcap2-bin cpio zstd xz-utils bzip2 python3-venv \
 	gtk-update-icon-cache hicolor-icon-theme libglib2.0-bin shared-mime-info fontconfig \
-	e2fsprogs util-linux alien python3-seccomp busybox-static nginx systemd
+	e2fsprogs util-linux alien python3-seccomp busybox-static nginx systemd qemu-system-x86
 
-.PHONY: setup apt venv demo test test-unit test-integration test-e2e lint format bench clean
+.PHONY: setup apt venv boot-deps demo demo-boot test test-unit test-integration test-e2e lint format bench clean
 
-setup: apt $(STAMP)
+setup: apt $(STAMP) boot-deps
+
+# What the boot test and `make demo-boot` boot, unpacked (never installed) into .cache/boot:
+# Debian's cloud kernel (the versioned package linux-image-cloud-amd64 depends on) and
+# ostree-boot, which ships libostree's ostree-prepare-root. fixtures/bootable.py reads it.
+BOOT_CACHE := .cache/boot
+boot-deps: $(BOOT_CACHE)/.complete
+
+$(BOOT_CACHE)/.complete:
+	rm -rf $(BOOT_CACHE) && mkdir -p $(BOOT_CACHE)/debs
+	@kernel=$$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ {print $$2; exit}'); \
+	if [ -z "$$kernel" ]; then \
+		if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; $$SUDO apt-get update -qq; \
+		kernel=$$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ {print $$2; exit}'); \
+	fi; \
+	echo "Fetching $$kernel and ostree-boot into $(BOOT_CACHE)"; \
+	cd $(BOOT_CACHE)/debs && apt-get download -q $$kernel ostree-boot 2>&1 | grep -v '^W: Download is performed unsandboxed' || true
+	ls $(BOOT_CACHE)/debs/linux-image-*.deb $(BOOT_CACHE)/debs/ostree-boot_*.deb >/dev/null
+	dpkg-deb -x $(BOOT_CACHE)/debs/linux-image-*.deb $(BOOT_CACHE)/kernel
+	dpkg-deb -x $(BOOT_CACHE)/debs/ostree-boot_*.deb $(BOOT_CACHE)/ostree-boot
+	rm -rf $(BOOT_CACHE)/debs
+	touch $@
 
 # Replace the rpm shim's __init__.py by links to the files of Debian's rpm package when its
 # extension matches this interpreter (same EXT_SUFFIX); the shim stays installed as the declared
@@ -70,6 +91,9 @@ $(STAMP): pyproject.toml
 	  assert rpm.expandMacro("%{_dbpath}")'
 	rm -f $(VENV)/.strata-setup $(VENV)/.strata-setup-2
 	touch $(STAMP)
+
+demo-boot: setup
+	$(PY) -m fixtures.demo_boot
 
 demo: setup
 	$(PY) -m fixtures.demo

@@ -369,3 +369,54 @@ def cleanup_boot(sysroot: Path) -> None:
         for name in os.listdir(kernels):
             if name not in used:
                 remove_tree(kernels / name)
+
+
+@dataclass(frozen=True)
+class BootSpec:
+    """What a boot loader would load for one entry: absolute paths and the options line."""
+
+    entry: Path
+    kernel: Path
+    initrd: Path | None
+    options: str
+
+
+def boot_spec(sysroot: Path, index: int = 0) -> BootSpec:
+    """The live entry ``index`` (0: the default) as a boot loader reads it, verbatim.
+
+    An entry without a ``linux`` line names a deployment whose tree has no kernel: it
+    cannot be booted, and saying so beats a boot loader's "file not found".
+    """
+    entries = read_entries(sysroot)
+    if not 0 <= index < len(entries):
+        raise SysrootError(
+            f"No boot entry with index {index} (there are {len(entries)})",
+            hint="`strata status` lists the deployments in boot order",
+        )
+    path = sysroot / "boot" / "loader" / "entries" / f"ostree-{entries[index].version}.conf"
+    fields = dict(
+        line.strip().partition(" ")[::2] for line in path.read_text().splitlines() if line.strip()
+    )
+    target = entries[index].target
+    name = target.id if target else path.name
+    if "linux" not in fields:
+        raise SysrootError(
+            f"Deployment {name} cannot be booted: its tree has no kernel "
+            "(usr/lib/modules/KVER/vmlinuz), so its boot entry names none",
+            hint="compose the base with a kernel package (and an initramfs) to boot it",
+        )
+    boot = sysroot / "boot"
+
+    def inside(rel: str) -> Path:
+        resolved = (boot / rel.lstrip("/")).resolve()
+        if not resolved.is_relative_to(boot.resolve()) or not resolved.is_file():
+            raise SysrootError(
+                f"Boot entry {path} names {rel}, which is not a file under {boot}",
+                hint="the boot directory is damaged; redeploy to rewrite it",
+            )
+        return resolved
+
+    initrd = fields.get("initrd")
+    return BootSpec(
+        path, inside(fields["linux"]), inside(initrd) if initrd else None, fields.get("options", "")
+    )

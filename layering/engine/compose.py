@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,6 +25,8 @@ from core.faults import fault_point
 from core.progress import Progress
 from core.scratch import scratch_dir, sweep
 from core.store import Store
+from core.store.types import FileMeta
+from core.sysroot.kargs import KARGS_D
 from layering.engine.fetching import (
     COMPOSE_DIGEST_REF_PREFIX,
     check_identity,
@@ -32,6 +35,7 @@ from layering.engine.fetching import (
     sha256_hex,
 )
 from layering.engine.gpg import load_keys, verify_package
+from layering.engine.initramfs import add_initramfs
 from layering.engine.treefile import Treefile
 from layering.rpm.assemble import assemble
 from layering.rpm.importer import ImportedPackage, import_rpm
@@ -39,6 +43,7 @@ from layering.rpm.rpmdb import write_rpmdb
 from solver import PackageRef, Request, fetch, read_repo_files, solve
 from solver.types import RepoConfig
 
+_FILE = FileMeta(0, 0, stat.S_IFREG | 0o644)
 INPUTHASH_KEY = "strata.inputhash"
 PACKAGES_KEY = "strata.packages"
 
@@ -113,6 +118,8 @@ def _obtain(
 def input_hash(treefile: Treefile, packages: Sequence[ImportedPackage]) -> str:
     digest = hashlib.sha256()
     digest.update(treefile.canonical().encode())
+    if treefile.initramfs is not None:
+        digest.update(f"\ninitramfs {treefile.initramfs.digest()}".encode())
     for pkg in sorted(packages, key=lambda p: p.nevra):
         digest.update(f"\n{pkg.nevra} {pkg.sha256}".encode())
     return digest.hexdigest()
@@ -164,6 +171,7 @@ def compose_tree(store: Store, treefile: Treefile, *, progress: Progress) -> Com
                 progress=progress,
                 timestamp=when,
             )
+        tree = _boot_files(store, tree, treefile, progress)
     metadata = dict(treefile.add_commit_metadata)
     metadata[PACKAGES_KEY] = json.dumps(list(nevras))
     metadata[INPUTHASH_KEY] = digest
@@ -192,3 +200,25 @@ def _current(store: Store, ref: str) -> str | None:
         return store.resolve(ref)
     except StoreError:
         return None
+
+
+def _boot_files(store: Store, tree: str, treefile: Treefile, progress: Progress) -> str:
+    """The treefile's default kernel arguments (bootc's kargs.d) and initramfs. A tree
+    that gets an initramfs also gets ``/sysroot`` and ``/ostree -> sysroot/ostree``,
+    as rpm-ostree composes them: ostree-prepare-root moves the physical root there."""
+    if not treefile.kargs and treefile.initramfs is None:
+        return tree
+    editor = store.edit(tree)
+    if treefile.kargs:
+        text = "kargs = [" + ", ".join(json.dumps(a) for a in treefile.kargs) + "]\n"
+        editor.put_file(f"{KARGS_D}/10-treefile.toml", text.encode(), _FILE)
+    if treefile.initramfs is not None:
+        if not editor.exists("sysroot"):
+            editor.put_dir("sysroot", FileMeta(0, 0, stat.S_IFDIR | 0o755))
+        if not editor.exists("ostree"):
+            editor.put_symlink("ostree", "sysroot/ostree", FileMeta(0, 0, stat.S_IFLNK | 0o777))
+    tree = editor.write()
+    if treefile.initramfs is not None:
+        with progress.step("Generating the initramfs"):
+            tree = add_initramfs(store, tree, treefile.initramfs)
+    return tree

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from core.errors import ConfigError
+from layering.engine.initramfs import DEFAULT_MODULES, Compression, InitramfsConfig
 
 _KEYS = {
     "ref",
@@ -26,7 +27,10 @@ _KEYS = {
     "add-commit-metadata",
     "postprocess",
     "basearch",
+    "kargs",
+    "initramfs",
 }
+_INITRAMFS_KEYS = {"busybox", "ostree-prepare-root", "modules", "compression"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ class Treefile:
     basearch: str = "x86_64"
     add_commit_metadata: Mapping[str, str] = field(default_factory=dict)
     postprocess: tuple[str, ...] = ()
+    kargs: tuple[str, ...] = ()  # written to usr/lib/bootc/kargs.d/10-treefile.toml
+    initramfs: InitramfsConfig | None = None
 
     @property
     def directory(self) -> Path:
@@ -58,6 +64,15 @@ class Treefile:
                 "basearch": self.basearch,
                 "add-commit-metadata": dict(sorted(self.add_commit_metadata.items())),
                 "postprocess": list(self.postprocess),
+                "kargs": list(self.kargs),
+                "initramfs": None
+                if self.initramfs is None
+                else {
+                    "busybox": str(self.initramfs.busybox),
+                    "ostree-prepare-root": str(self.initramfs.prepare_root),
+                    "modules": list(self.initramfs.modules),
+                    "compression": str(self.initramfs.compression),
+                },
             },
             sort_keys=True,
         )
@@ -122,6 +137,40 @@ def parse(text: str, path: Path) -> Treefile:
         basearch=_string(path, "basearch", data.get("basearch", "x86_64")),
         add_commit_metadata=meta,
         postprocess=_strings(path, "postprocess", data.get("postprocess", []), allow_empty=True),
+        kargs=_kargs(path, data.get("kargs", [])),
+        initramfs=None if data.get("initramfs") is None else _initramfs(path, data["initramfs"]),
+    )
+
+
+def _kargs(path: Path, value: Any) -> tuple[str, ...]:
+    args = _strings(path, "kargs", value, allow_empty=True)
+    for arg in args:
+        if len(arg.split()) != 1 or arg.partition("=")[0] in ("", "ostree"):
+            raise _fail(path, f"'kargs' entry {arg!r} is not one KEY[=VALUE] argument")
+    return args
+
+
+def _initramfs(path: Path, value: Any) -> InitramfsConfig:
+    """``initramfs: {busybox: PATH, ostree-prepare-root: PATH, modules: [...],
+    compression: gzip|zstd}``; relative paths are relative to the treefile."""
+    if not isinstance(value, dict):
+        raise _fail(path, "'initramfs' must be a mapping")
+    unknown = sorted(str(k) for k in value if k not in _INITRAMFS_KEYS)
+    if unknown:
+        raise _fail(path, f"unknown 'initramfs' key(s) {', '.join(map(repr, unknown))}")
+    for required in ("busybox", "ostree-prepare-root"):
+        if required not in value:
+            raise _fail(path, f"'initramfs' needs '{required}' (a path on the build host)")
+    compression = _string(path, "initramfs.compression", value.get("compression", "gzip"))
+    if compression not in {c.value for c in Compression}:
+        raise _fail(path, f"'initramfs.compression' must be gzip or zstd, not {compression!r}")
+    modules = value.get("modules", list(DEFAULT_MODULES))
+    return InitramfsConfig(
+        busybox=path.parent / _string(path, "initramfs.busybox", value["busybox"]),
+        prepare_root=path.parent
+        / _string(path, "initramfs.ostree-prepare-root", value["ostree-prepare-root"]),
+        modules=_strings(path, "initramfs.modules", modules, allow_empty=True),
+        compression=Compression(compression),
     )
 
 

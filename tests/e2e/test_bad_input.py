@@ -295,6 +295,20 @@ CASES = (
     ),
     Bad("treefile-missing-ref", COMPOSE, ("'ref'",), treefile(ref=None), sysroot=False),
     Bad(
+        "treefile-initramfs-module-missing",
+        COMPOSE,
+        ("Kernel module virtio_pci", "initramfs.modules"),
+        treefile(initramfs={"busybox": "/bin/busybox", "ostree-prepare-root": "/usr/bin/true"}),
+        sysroot=False,
+    ),
+    Bad(
+        "treefile-initramfs-input-missing",
+        COMPOSE,
+        ("/nonexistent/busybox",),
+        treefile(initramfs={"busybox": "/nonexistent/busybox", "ostree-prepare-root": "/bin/true"}),
+        sysroot=False,
+    ),
+    Bad(
         "treefile-not-yaml", COMPOSE, ("not valid YAML",), treefile(raw="ref: [a\n"), sysroot=False
     ),
     Bad(

@@ -10,7 +10,7 @@ from sysroot_helpers import BASE_ETC, check_consistent, commit, new_sysroot
 
 from core.errors import SysrootError
 from core.sysroot import Sysroot
-from core.sysroot.bootloader import read_entries
+from core.sysroot.bootloader import boot_spec, read_entries
 from core.sysroot.kargs import KargEdit, KargOp
 from core.sysroot.origin import Origin
 
@@ -95,3 +95,23 @@ def test_on_a_real_root_the_cmdline_names_the_booted_deployment(tmp_path: Path) 
     with pytest.raises(SysrootError, match="running root"):
         real.simulate_reboot()
     assert a.key == entries[1].target and b.key == entries[0].target
+
+
+def test_booting_a_deployment_without_a_kernel_is_a_clear_error(tmp_path: Path) -> None:
+    sysroot = new_sysroot(tmp_path)
+    commit(sysroot, BASE_ETC)
+    sysroot.deploy("os", "os/base", ORIGIN)
+    with pytest.raises(SysrootError, match="cannot be booted: its tree has no kernel"):
+        boot_spec(sysroot.path)
+
+
+def test_boot_spec_reads_the_entry_verbatim(tmp_path: Path) -> None:
+    sysroot = new_sysroot(tmp_path)
+    commit(sysroot, KERNEL)
+    sysroot.deploy("os", "os/base", ORIGIN, karg_edits=[KargEdit(KargOp.SET, "root=/dev/vda")])
+    spec = boot_spec(sysroot.path)
+    assert spec.kernel.read_text() == "kernel" and spec.initrd is not None
+    assert spec.initrd.read_text() == "initrd"
+    assert spec.options.startswith("console=ttyS0 root=/dev/vda ostree=/ostree/boot.1/os/")
+    with pytest.raises(SysrootError, match="No boot entry with index 1"):
+        boot_spec(sysroot.path, 1)

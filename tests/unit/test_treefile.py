@@ -50,6 +50,16 @@ def test_a_good_treefile() -> None:
         ("ref: r\nrepos: [b]\npackages: [x]\npostprocess: echo\n", "'postprocess' must be a list"),
         ("- just\n- a list\n", "must be a YAML mapping"),
         ("ref: [unclosed\n", "not valid YAML"),
+        (GOOD + "kargs: quiet\n", "'kargs' must be a list"),
+        (GOOD + "kargs: ['a b']\n", "not one KEY[=VALUE] argument"),
+        (GOOD + "kargs: ['ostree=/x']\n", "not one KEY[=VALUE] argument"),
+        (GOOD + "initramfs: yes\n", "'initramfs' must be a mapping"),
+        (GOOD + "initramfs: {busybox: bb}\n", "needs 'ostree-prepare-root'"),
+        (GOOD + "initramfs: {busybox: b, ostree-prepare-root: p, x: 1}\n", "unknown 'initramfs'"),
+        (
+            GOOD + "initramfs: {busybox: b, ostree-prepare-root: p, compression: lz4}\n",
+            "gzip or zstd",
+        ),
     ],
 )
 def test_mistakes_are_named(text: str, message: str) -> None:
@@ -57,3 +67,17 @@ def test_mistakes_are_named(text: str, message: str) -> None:
         parse(text, PATH)
     assert message in str(err.value)
     assert str(PATH) in str(err.value)
+
+
+def test_boot_keys() -> None:
+    text = GOOD + (
+        "kargs: [console=ttyS0, quiet]\n"
+        "initramfs: {busybox: bin/busybox, ostree-prepare-root: /opt/prepare, modules: [nvme]}\n"
+    )
+    tf = parse(text, PATH)
+    assert tf.kargs == ("console=ttyS0", "quiet")
+    assert tf.initramfs is not None
+    assert tf.initramfs.busybox == PATH.parent / "bin/busybox"  # relative to the treefile
+    assert tf.initramfs.prepare_root == Path("/opt/prepare")
+    assert tf.initramfs.modules == ("nvme",)
+    assert tf.canonical() != parse(GOOD, PATH).canonical()
