@@ -234,8 +234,17 @@ def _repo_flags(parser: argparse.ArgumentParser) -> None:
             help=f"{action} repos whose id matches ID (a glob) for this operation only",
         )
     parser.add_argument(
-        "--releasever", metavar="V", help="$releasever of the repo files for this operation"
+        "--releasever",
+        metavar="V",
+        type=_releasever,
+        help="$releasever of the repo files for this operation",
     )
+
+
+def _releasever(value: str) -> str:
+    if not value or any(c.isspace() or c in "/$" for c in value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a release version (one word)")
+    return value
 
 
 def _change_flags(

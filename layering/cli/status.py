@@ -41,6 +41,7 @@ class DeploymentStatus:
     requested_base_local_replacements: tuple[str, ...]
     version: str
     timestamp: int
+    forced_packages: tuple[str, ...] = ()  # installed with --force-replacefiles (text only)
 
     def to_json(self) -> dict[str, Any]:
         """Exactly the object of the CLI contract (``status --json``)."""
@@ -102,6 +103,7 @@ def deployment_status(
         requested_base_local_replacements=_local_nevras(origin.override_replace_local),
         version=str(metadata.get("version", "") or ""),
         timestamp=timestamp,
+        forced_packages=origin.fileoverride,
     )
 
 
@@ -181,6 +183,7 @@ def to_text(
             ("LayeredPackages", rec.packages),
             ("InactiveRequests", rec.inactive_requests),
             ("LocalPackages", rec.requested_local_packages),
+            ("ForcedPackages", rec.forced_packages),  # rpm-ostree: LocalForcedPackages
         ):
             if items:
                 lines.append(_field(label, " ".join(items)))

@@ -96,6 +96,7 @@ def test_force_replacefiles_lets_a_package_replace_a_base_file(world: World) -> 
     first = one_new_deployment(world, "install", "clash", "--force-replacefiles")
     assert (world.deployment_path(first) / readme).read_text() == "not the base\n"
     assert "requested-fileoverride=clash;" in _origin(world, first)
+    assert "ForcedPackages: clash" in world.strata("status").stdout
     # rpm's own view, as after rpm -i --replacefiles: clash owns it, basefiles' copy is
     # marked replaced
     assert _rpm(world, first, "-qf", "--qf", "%{NAME}\n", "/" + readme).split() == ["clash"]

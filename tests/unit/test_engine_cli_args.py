@@ -58,3 +58,44 @@ def test_global_options_are_accepted_after_the_verb() -> None:
 def test_install_needs_a_package() -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["install"])
+
+
+def test_repo_options_keep_command_line_order_and_split_lists() -> None:
+    args = build_parser().parse_args(
+        [
+            "upgrade",
+            "--disablerepo",
+            "*",
+            "--enablerepo",
+            "fedora,updates-*",
+            "--releasever",
+            "41",
+            "--install",
+            "a",
+            "--uninstall",
+            "b",
+            "--preview",
+        ]
+    )
+    assert args.repo_toggles == [
+        ("disable", "*"),
+        ("enable", "fedora"),
+        ("enable", "updates-*"),
+    ]
+    assert (args.releasever, args.install, args.uninstall) == ("41", ["a"], ["b"])
+    assert args.preview
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["install", "x", "--releasever", ""],
+        ["install", "x", "--releasever", "../9"],
+        ["install", "x", "--enablerepo", "a,,b"],
+        ["uninstall", "x", "--force-replacefiles"],
+    ],
+)
+def test_bad_repo_options_are_usage_errors(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        build_parser().parse_args(argv)
+    assert caught.value.code == 2
