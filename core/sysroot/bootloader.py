@@ -43,6 +43,7 @@ from core.faults import fault_point
 from core.metacopy import remove_tree
 from core.sysroot.deployment import DeploymentKey
 from core.sysroot.kargs import KernelArgs, split
+from core.sysroot.textdecode import comment, decode_text
 
 EMPTY_BOOTCSUM = hashlib.sha256(b"").hexdigest()
 _ENTRY_RE = re.compile(r"^ostree-(\d+)(-.*)?\.conf$")
@@ -221,8 +222,12 @@ def current_bootversion(sysroot: Path) -> int:
     return 1 if target == "loader.1" else 0
 
 
-def read_entries(sysroot: Path) -> list[BootEntry]:
-    """The current boot entries, highest version (the default) first."""
+def read_entries(sysroot: Path, problems: list[str] | None = None) -> list[BootEntry]:
+    """The current boot entries, highest version (the default) first.
+
+    ``problems``: a corrupt entry is noted there and skipped (``status`` shows what
+    it can) instead of raising ``CorruptEntry``.
+    """
     entries_dir = sysroot / "boot" / "loader" / "entries"
     if not (sysroot / "boot" / "loader").is_symlink():
         return []
@@ -236,13 +241,18 @@ def read_entries(sysroot: Path) -> list[BootEntry]:
             continue
         path = entries_dir / name
         try:
-            text = path.read_bytes().decode()
-        except UnicodeDecodeError:
-            raise CorruptEntry(
-                f"Boot entry {path} is corrupt: not UTF-8 text",
+            text = decode_text(
+                path.read_bytes(),
+                path,
+                displayed=lambda line: comment(line) or line.startswith("title"),
+                error=CorruptEntry,
                 hint="restore it or remove it; nothing was changed",
-            ) from None
-        entries.append(parse_entry(text, sysroot, name=str(path)))
+            )
+            entries.append(parse_entry(text, sysroot, name=str(path)))
+        except CorruptEntry as err:
+            if problems is None:
+                raise
+            problems.append(str(err).splitlines()[0])
     return sorted(entries, key=lambda e: -e.version)
 
 

@@ -38,11 +38,11 @@ class StagedState:
 
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
-        text = path.read_text()
+        data_bytes = path.read_bytes()
     except FileNotFoundError:
         return None
     try:
-        data = json.loads(text)
+        data = json.loads(data_bytes)  # UnicodeDecodeError is a ValueError
         if not isinstance(data, dict):
             raise ValueError("not an object")
         return data
@@ -139,9 +139,21 @@ def proc_cmdline() -> str:
     return Path("/proc/cmdline").read_text()
 
 
-def read_booted_state(sysroot: Path, cmdline: CmdlineSource | None) -> DeploymentKey | None:
+def read_booted_state(
+    sysroot: Path, cmdline: CmdlineSource | None, problems: list[str] | None = None
+) -> DeploymentKey | None:
     """The booted deployment: from the kernel command line when there is one to read
-    (the running root, or a test standing in for one), else the simulated-boot record."""
-    if cmdline is not None:
-        return booted_from_cmdline(sysroot, cmdline())
-    return read_booted(sysroot)
+    (the running root, or a test standing in for one), else the simulated-boot record.
+
+    ``problems``: an unreadable record is noted there (no deployment is booted)
+    instead of raising.
+    """
+    try:
+        if cmdline is not None:
+            return booted_from_cmdline(sysroot, cmdline())
+        return read_booted(sysroot)
+    except SysrootError as err:
+        if problems is None:
+            raise
+        problems.append(str(err).splitlines()[0])
+        return None

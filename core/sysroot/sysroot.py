@@ -36,6 +36,7 @@ from core.sysroot.etcmerge import Change, build_etc, config_diff, normalize_etc
 from core.sysroot.lock import sysroot_lock
 from core.sysroot.origin import Origin
 from core.sysroot.spare import StagingInfo
+from core.sysroot.textdecode import read_text
 from core.sysroot.tmpfiles import apply_tmpfiles, read_config, read_ids, tree_source
 
 __all__ = ["Change", "Deployment", "Origin", "StagingInfo", "Sysroot", "TmpfilesResult"]
@@ -187,7 +188,7 @@ class Sysroot:
     def _read_origin(self, key: DeploymentKey) -> Origin:
         path = self._origin_path(key)
         try:
-            text = path.read_text()
+            text = read_text(path, error=ConfigError, hint="fix or restore the .origin file")
         except FileNotFoundError:
             raise ConfigError(
                 f"Deployment {key.id} has no origin file {path}",
@@ -198,9 +199,11 @@ class Sysroot:
         except ConfigError as err:
             raise err.with_context(f"Reading {path}") from err
 
-    def _listing(self) -> tuple[list[tuple[DeploymentKey, bool]], dict[DeploymentKey, str], bool]:
+    def _listing(
+        self, problems: list[str] | None = None
+    ) -> tuple[list[tuple[DeploymentKey, bool]], dict[DeploymentKey, str], bool]:
         """(key, staged) in boot order, kargs per key, and whether every entry resolved."""
-        entries = read_entries(self.path)
+        entries = read_entries(self.path, problems)
         complete = all(e.target is not None for e in entries)
         kargs: dict[DeploymentKey, str] = {}
         order: list[tuple[DeploymentKey, bool]] = []
@@ -215,12 +218,21 @@ class Sysroot:
             order.insert(0, (staged.key, True))
         return order, kargs, complete
 
-    def deployments(self) -> list[Deployment]:
-        order, _kargs, _complete = self._listing()
-        booted = staging.read_booted_state(self.path, self.cmdline)
+    def deployments(self, problems: list[str] | None = None) -> list[Deployment]:
+        """In boot order. ``problems`` (for ``status``, which must always work): what
+        cannot be read (a boot entry, an origin, the booted record) is noted there and
+        shown as far as it can be, instead of raising."""
+        order, _kargs, _complete = self._listing(problems)
+        booted = staging.read_booted_state(self.path, self.cmdline, problems)
         out = []
         for index, (key, staged) in enumerate(order):
-            origin = self._read_origin(key)
+            try:
+                origin = self._read_origin(key)
+            except ConfigError as err:
+                if problems is None:
+                    raise
+                problems.append(str(err).splitlines()[0])
+                origin = Origin(refspec="(unreadable origin)", layered=False)
             out.append(
                 Deployment(
                     osname=key.osname,

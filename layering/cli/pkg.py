@@ -150,7 +150,10 @@ def _status(args: argparse.Namespace, ctx: Context) -> int:
     from layering.cli import status as status_mod  # noqa: PLC0415 - see above
 
     sysroot = _sysroot(ctx)
-    records = status_mod.collect(sysroot, ctx.osname)
+    problems: list[str] = []
+    records = status_mod.collect(sysroot, ctx.osname, problems)
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
     if args.json:
         print(json.dumps(status_mod.to_json(records), indent=2))
     else:

@@ -107,10 +107,16 @@ def deployment_status(
     )
 
 
-def collect(sysroot: Sysroot, osname: str | None = None) -> list[DeploymentStatus]:
-    """Every deployment in boot order (optionally of one stateroot only)."""
+def collect(
+    sysroot: Sysroot, osname: str | None = None, problems: list[str] | None = None
+) -> list[DeploymentStatus]:
+    """Every deployment in boot order (optionally of one stateroot only).
+
+    ``problems``: files that cannot be read are noted there and shown as far as
+    possible, so ``status`` works on a damaged sysroot and says what is damaged.
+    """
     out = []
-    for deployment in sysroot.deployments():
+    for deployment in sysroot.deployments(problems):
         if osname is not None and deployment.osname != osname:
             continue
         try:

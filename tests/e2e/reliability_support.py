@@ -346,7 +346,7 @@ def boot_entries(sysroot: Path) -> dict[str, str]:
     entries = loader / "entries"
     if entries.is_dir():
         for item in sorted(entries.iterdir()):
-            out[f"entries/{item.name}"] = item.read_text()
+            out[f"entries/{item.name}"] = item.read_bytes().decode("utf-8", "replace")
     return out
 
 
@@ -358,7 +358,7 @@ def snapshot(box: Box) -> dict[str, Any]:
     refs = Store.open(box.repo).refs()
     return {
         "deployments": names,
-        "origins": {n: (deploy_dir / n).read_text() for n in names if n.endswith(".origin")},
+        "origins": {n: (deploy_dir / n).read_bytes() for n in names if n.endswith(".origin")},
         "etc": {
             n: tree_hash(deploy_dir / n / "etc")
             for n in names
