@@ -325,7 +325,7 @@ def run_kills(tmp: Path, basetemp: Path, command: Command, seed: int) -> list[Ou
         return list(pool.map(one, enumerate(delays)))
 
 
-KILL_COMMANDS = [c for c in COMMANDS if c.name in ("install", "rebase")]
+KILL_COMMANDS = [c for c in COMMANDS if c.name in ("install", "rebase", "kargs")]
 
 
 @pytest.mark.parametrize("command", KILL_COMMANDS, ids=[c.name for c in KILL_COMMANDS])
