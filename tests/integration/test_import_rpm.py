@@ -65,7 +65,8 @@ def test_round_trip(store: Store, compression: str) -> None:
     assert store.read_file(pkg.commit, "usr/etc/demo/demo.conf") == b"setting=1\n"
     assert store.read_file(pkg.commit, "usr/share/doc/demo/README") == b"read me\n"
     assert "usr/share/demo/ghost" not in tree
-    # /var: no content in the tree, a tmpfiles.d line instead; /opt moved with a link back
+    # /var: no content in the tree, tmpfiles.d lines instead (a file's content kept under
+    # usr/share/factory, copied at boot); /opt moved with a link back
     assert not any(p.startswith("var") for p in tree)
     assert store.read_file(pkg.commit, "usr/lib/opt/demo/tool") == b"tool\n"
     conf = store.read_file(pkg.commit, "usr/lib/tmpfiles.d/pkg-demo.conf")
@@ -74,7 +75,9 @@ def test_round_trip(store: Store, compression: str) -> None:
     assert lines == [
         "L /opt/demo - - - - /usr/lib/opt/demo",
         "d /var/lib/demo 0750 root root - -",
+        "C /var/lib/demo/seed 0644 root root - /usr/share/factory/var/lib/demo/seed",
     ]
+    assert store.read_file(pkg.commit, "usr/share/factory/var/lib/demo/seed") == b"seed\n"
     # another user's file is stored as root without set-id bits until assembly
     owned = tree["usr/share/demo/owned"].meta
     assert (owned.uid, owned.gid, stat.S_IMODE(owned.mode)) == (0, 0, 0o750)
