@@ -10,6 +10,7 @@ overwritten or re-owned, and no symlink inside ``/var`` is followed.
 
 from __future__ import annotations
 
+import io
 import os
 import posixpath
 import shlex
@@ -19,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 _DIR_TYPES = frozenset("dDvqQ")
+_HEX = frozenset("0123456789abcdefABCDEF")
 _HANDLED = _DIR_TYPES | frozenset("fFLpC")
 # What a ``C`` line copies: the bytes and permission bits of a regular file of the
 # deployment, or None when the source is missing or not a plain file.
@@ -40,6 +42,44 @@ def _field(value: str | None) -> str | None:
     return None if value in (None, "", "-") else value
 
 
+def _split(raw: str) -> tuple[list[str], str]:
+    """The first six fields (unquoted, as systemd's extract_first_word does) and the
+    argument: the rest of the line as written, which systemd does not unquote."""
+    stream = io.StringIO(raw.strip())
+    lexer = shlex.shlex(stream, posix=True)
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    fields: list[str] = []
+    while len(fields) < 6:
+        token = lexer.get_token()
+        if token is None or token == lexer.eof:
+            return fields, ""
+        fields.append(token)
+    return fields, stream.read().strip()
+
+
+def _cunescape(text: str) -> str:
+    """systemd's C unescaping of an argument: backslash, hex, tab, newline, quotes."""
+    out, i = [], 0
+    simple = {"\\": "\\", "t": "\t", "n": "\n", '"': '"', "'": "'", "a": "\a", "r": "\r"}
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            nxt = text[i + 1]
+            if nxt in simple:
+                out.append(simple[nxt])
+                i += 2
+                continue
+            digits = text[i + 2 : i + 4]
+            if nxt == "x" and len(digits) == 2 and all(c in _HEX for c in digits):
+                out.append(chr(int(digits, 16)))
+                i += 4
+                continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
 def parse_tmpfiles(text: str, source: str) -> tuple[list[TmpfilesLine], list[str]]:
     """Lines of one tmpfiles.d file, plus warnings for lines that cannot be understood."""
     lines: list[TmpfilesLine] = []
@@ -49,7 +89,7 @@ def parse_tmpfiles(text: str, source: str) -> tuple[list[TmpfilesLine], list[str
         if not raw.strip() or raw.lstrip().startswith("#"):
             continue
         try:
-            fields = shlex.split(raw, posix=True)
+            fields, rest = _split(raw)
         except ValueError as err:
             warnings.append(f"{where}: {err}")
             continue
@@ -71,11 +111,11 @@ def parse_tmpfiles(text: str, source: str) -> tuple[list[TmpfilesLine], list[str
         lines.append(
             TmpfilesLine(
                 kind=kind,
-                path=fields[1],
+                path=fields[1].replace("%%", "%"),
                 mode=mode,
                 user=_field(fields[3] if len(fields) > 3 else None),
                 group=_field(fields[4] if len(fields) > 4 else None),
-                argument=_field(" ".join(fields[6:]) if len(fields) > 6 else None),
+                argument=_field(_cunescape(rest).replace("%%", "%") if rest else None),
                 source=where,
             )
         )
