@@ -122,7 +122,7 @@ def test_tmpfiles_render_sorted_and_escaped() -> None:
         "L /opt/demo - - - - /usr/lib/opt/demo",
         "d /var/lib/demo 0755 root root - -",
         "d /var/lib/demo/sub 0750 demo demo - -",
-        "d \"/var/lib/with space\" 0700 - - - -",
+        'd "/var/lib/with space" 0700 - - - -',
     ]
     assert tmpfiles.conf_name("demo") == "usr/lib/tmpfiles.d/pkg-demo.conf"
 
