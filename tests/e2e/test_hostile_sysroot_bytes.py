@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from core.store import Store
 from tests.conftest import needs_bwrap, needs_rpmbuild
 from tests.e2e.reliability_support import Box, Kind, leftovers, snapshot, template
 
@@ -110,4 +111,29 @@ def test_a_non_utf8_byte_never_gives_a_traceback(
             assert str(path) in result.stderr and "hint:" in result.stderr, result.stderr
     if corruption not in DISPLAYED_ONLY:  # every command refused: nothing changed
         assert snapshot(box) == before
+    assert leftovers(box) == []
+
+
+BAD_SETTINGS = [
+    (name, value)
+    for name in ("STRATA_SCRIPT_TIMEOUT", "STRATA_FETCH_DEADLINE")
+    for value in ("inf", "nan", "abc", "-1", "0")
+] + [("SOURCE_DATE_EPOCH", "abc"), ("SOURCE_DATE_EPOCH", "-1"), ("SOURCE_DATE_EPOCH", "1e9")]
+
+
+def test_a_malformed_setting_is_refused_before_any_work(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Each bad value: exit 1 naming the variable, before anything is fetched or changed
+    (not even a package cache ref)."""
+    box = Box.copy_of(template(tmp_path_factory.getbasetemp(), Kind.BASE), tmp_path / "box")
+    before = snapshot(box)
+    caches = sorted(Store.open(box.repo).refs())
+    for name, value in BAD_SETTINGS:
+        result = box.strata("install", "tool", expect=None, env={name: value})
+        assert result.returncode == 1, (name, value, result.stderr)
+        assert f"error: {name}={value!r} is not" in result.stderr, result.stderr
+        assert "hint:" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(Store.open(box.repo).refs()) == caches
+    assert snapshot(box) == before
     assert leftovers(box) == []
