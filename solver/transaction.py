@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 import solv
 
-from core.errors import SolveError
+from core.errors import FetchError, SolveError
+from solver.labels import check_label
 from solver.problems import ProblemWriter, nevra, unknown_request
 from solver.types import PackageRef, Speed, Transaction
 
@@ -74,10 +75,19 @@ def package_ref(s: solv.XSolvable, inp: PoolInput) -> PackageRef:
     """The frozen description of a chosen solvable: where it comes from, how to verify it."""
     evr = s.evr
     epoch = 0
+    where = f"repo {s.repo.name!r}: a package"
     if ":" in evr:
         e, evr = evr.split(":", 1)
+        if not (e.isascii() and e.isdigit()):
+            raise FetchError(
+                f"{where} has the epoch {e!r}, not a number",
+                hint="the repository or a mirror is broken or hostile; refresh its metadata",
+            )
         epoch = int(e)
     version, _, release = evr.rpartition("-")
+    for what, value in (("name", s.name), ("version", version), ("release", release)):
+        check_label(value, what, error=FetchError, where=where)
+    check_label(s.arch, "arch", error=FetchError, where=where)
     local = inp.local.get(s.id) or inp.override_replace.get(s.id)
     if local is not None:
         return PackageRef(

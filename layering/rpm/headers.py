@@ -20,6 +20,7 @@ import rpm
 
 from core.errors import PackageError
 from core.store import Store
+from solver.labels import check_label
 
 RPMDB_DIR = "usr/lib/sysimage/rpm"
 LEGACY_RPMDB_DIR = "usr/share/rpm"
@@ -64,11 +65,6 @@ def _text(value: str | bytes) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-# Characters a package's name, version, release or arch never needs, and that would
-# make a path or a line of output ambiguous: separators, whitespace, controls.
-_FORBIDDEN_IN_LABEL = frozenset("/\\" + "".join(map(chr, range(33))) + "\x7f")
-
-
 def identity(hdr: Header) -> tuple[str, int, str, str, str]:
     """(name, epoch, version, release, arch) of a header, each checked to be a plain label.
 
@@ -83,21 +79,6 @@ def identity(hdr: Header) -> tuple[str, int, str, str, str]:
         check_label(value, what)
     name, version, release, arch = fields
     return name, int(hdr[rpm.RPMTAG_EPOCH] or 0), version, release, arch
-
-
-def check_label(value: str, what: str) -> None:
-    """PackageError unless ``value`` is a non-empty label that is safe in a path or a line."""
-    if (
-        not value
-        or value in (".", "..")
-        or value.startswith("-")
-        or any(c in _FORBIDDEN_IN_LABEL for c in value)
-        or not value.isprintable()
-    ):
-        raise PackageError(
-            f"refusing a package whose {what} is {value!r}: not a plain label",
-            hint="the package or its repository metadata is malformed or hostile",
-        )
 
 
 def nevra(hdr: Header) -> str:
