@@ -18,6 +18,7 @@ from triggers import lua
 from triggers.limits import Limits
 from triggers.model import Script, ScriptPlan
 from triggers.mutability import Mutability
+from triggers.normalize import normalize_tree
 from triggers.overlay import MOUNT_FAILED
 from triggers.runner import Sandbox, SandboxResult
 
@@ -129,9 +130,11 @@ def run_scripts(
     ``TriggerError`` naming the package, the script, its exit status and its last lines
     of output; the caller then throws ``upper`` away. ``limits`` bound each script's
     processes, memory and disk writes (default ``Limits()``). ``var`` is bound at ``/var``
-    (see ``bwrap.var_filesystems``).
+    (see ``bwrap.var_filesystems``). Files the scripts wrote in a format known to carry
+    the wall clock get ``SOURCE_DATE_EPOCH`` instead (see normalize.py).
     """
     timeout = script_timeout() if timeout is None else timeout
+    epoch = _source_date_epoch(source_date_epoch)
     host_lua = lua.host_lua() if plan.needs_lua else None
     for label in plan.ignored:
         progress.message(f"Skipping {label} (known not to work offline; see overrides)")
@@ -141,7 +144,7 @@ def run_scripts(
         mutability=Mutability.OVERLAY,
         var=var,
         host_dirs=host_lua.host_dirs() if host_lua is not None else (),
-        source_date_epoch=_source_date_epoch(source_date_epoch),
+        source_date_epoch=epoch,
         timeout=timeout,
         limits=limits or Limits(),
     ) as sandbox:
@@ -163,3 +166,5 @@ def run_scripts(
                 )
                 err.add_note(f"sandbox command: {result.command_line}")
                 raise err
+    for path in normalize_tree(upper, epoch):
+        progress.message(f"Set the build time in /{path} to SOURCE_DATE_EPOCH ({epoch})")

@@ -29,11 +29,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from core.store import Store
 from fixtures.centos import MISSING_HINT, centos_repos, corpus_dir
 from fixtures.demo import Scenario
 from fixtures.repos import make_repo, write_repo_file
 from fixtures.rpms import FileSpec, build_rpm
 from tests.conftest import ROOT, needs_bwrap, needs_rpmbuild
+from triggers.normalize import normalize_jks
 
 CORPUS = corpus_dir(ROOT)
 pytestmark = [
@@ -116,6 +118,7 @@ class World:
     var: Path  # the stateroot's /var after booting it
     reference: Path  # rpm -i of the same NEVRAs on a copy of the base
     layered: tuple[str, ...]
+    treefile: Path  # the base's
 
     def inside(self, *command: str, root: Path | None = None) -> subprocess.CompletedProcess[str]:
         """Run ``command`` with the deployment as / and the stateroot's /var."""
@@ -161,7 +164,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     scenario = Scenario(work / "world", echo=False)
     scenario.strata("admin", "init-fs", str(scenario.sysroot), sysroot=False)
     store = scenario.sysroot / "ostree/repo"
-    scenario.strata("compose", "tree", "--repo", str(store), str(_treefile(work / "tf", base_repo)))
+    treefile = _treefile(work / "tf", base_repo)
+    scenario.strata("compose", "tree", "--repo", str(store), str(treefile))
     scenario.strata("admin", "os-init", OSNAME)
     scenario.strata("admin", "deploy", REF)
     scenario.strata("admin", "simulate-reboot")
@@ -181,7 +185,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     layered = tuple(scenario.status()[0]["layered-packages"])
     scenario.strata("admin", "simulate-reboot")
     _rpm_install(reference, [work / "repos", icons], layered)
-    yield World(scenario, base_root, scenario.deployment_root(), var, reference, layered)
+    yield World(scenario, base_root, scenario.deployment_root(), var, reference, layered, treefile)
 
 
 def _rpm_install(root: Path, repo_dirs: list[Path], nevras: tuple[str, ...]) -> None:
@@ -247,6 +251,19 @@ def _describe(root: Path, var: Path) -> dict[str, tuple[str, ...]]:
 
 def _under(path: str, prefixes: tuple[str, ...]) -> bool:
     return any(path == p or path.startswith(p + "/") for p in prefixes)
+
+
+def test_compose_gives_the_same_commit_in_another_store(world: World, tmp_path: Path) -> None:
+    """ca-certificates' %post has p11-kit write the wall clock into java/cacerts; the
+    keystore's times become SOURCE_DATE_EPOCH, so a fresh store gets the same commit."""
+    other = tmp_path / "store"
+    world.scenario.strata("repo", "init", "--repo", str(other))
+    world.scenario.strata("compose", "tree", "--repo", str(other), str(world.treefile))
+    first = Store.open(world.scenario.sysroot / "ostree/repo").resolve(REF)
+    assert Store.open(other).resolve(REF) == first
+    cacerts = Store.open(other).read_file(first, "usr/etc/pki/ca-trust/extracted/java/cacerts")
+    assert cacerts is not None and cacerts.startswith(b"\xfe\xed\xfe\xed")
+    assert normalize_jks(cacerts, 0) == cacerts  # every entry already stamped 0, digest valid
 
 
 def test_install_layers_every_package(world: World) -> None:
