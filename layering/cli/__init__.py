@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
+import select
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -91,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_environment()  # a malformed setting fails before anything is read or changed
         spare = _spare_mode(args)
         code = handler(args, ctx)
+        sys.stdout.flush()  # a reader that went away is seen here, not at interpreter exit
         if spare is not None and code == EXIT_OK:
             from layering.cli.spare_jobs import after_command  # noqa: PLC0415 - mutating verbs only
 
@@ -105,12 +109,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return EXIT_ERROR
     except OSError as err:
-        # The system refused a write or read no library call turned into a StrataError
-        # (a full disk while writing objects, most often): say so, never a traceback.
-        if args.debug:
-            _print_traceback()
-        print(f"error: {os_error_text(err)}", file=sys.stderr)
-        return EXIT_ERROR
+        if isinstance(err, BrokenPipeError) and _stdout_reader_gone():
+            # `strata db list | head`: the reader has what it wanted. End quietly, as a C
+            # tool killed by SIGPIPE does (the shell sees 128 + SIGPIPE); never flush again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 128 + signal.SIGPIPE
+        return _os_error(err, args.debug)
+
+
+def _os_error(err: OSError, debug: bool) -> int:
+    # The system refused a write or read no library call turned into a StrataError
+    # (a full disk while writing objects, most often): say so, never a traceback.
+    if debug:
+        _print_traceback()
+    print(f"error: {os_error_text(err)}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether standard output is a pipe nobody reads any more (poll reports POLLERR
+    on such a pipe's write end); a broken pipe of our own, to a script, is an error."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError):
+        return False
 
 
 def _spare_mode(args: argparse.Namespace) -> SpareMode | None:

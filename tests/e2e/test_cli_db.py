@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +99,23 @@ def test_db_unknown_rev(sysroot: tuple[Path, str, str]) -> None:
     result = strata("db", "list", "--repo", str(root / "ostree" / "repo"))
     assert result.returncode == 1
     assert "no revision given" in result.stderr
+
+
+def test_a_reader_that_goes_away_ends_the_listing_quietly(sysroot: tuple[Path, str, str]) -> None:
+    """``strata db list | head -1``: no "error: Broken pipe", the exit a shell reports for
+    a tool killed by SIGPIPE (141), as rpm and ostree end there."""
+    root, _, _ = sysroot
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line is written
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "layering.cli", "--sysroot", str(root), "db", "list"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert result.stderr == ""
+    assert result.returncode == 128 + signal.SIGPIPE
