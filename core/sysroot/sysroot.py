@@ -560,7 +560,9 @@ class Sysroot:
             if target.pinned != pinned:
                 self._write_origin(target.key, target.origin.with_pinned(pinned))
 
-    def cleanup(self, *, pending: bool = False, rollback: bool = False) -> None:
+    def cleanup(self, *, pending: bool = False, rollback: bool = False) -> list[str]:
+        """Remove leftovers (and the pending/rollback deployments), prune the store;
+        returns the ids of the deployments removed."""
         with self.lock(), error_context("Cleaning up"):
             self._cleanup_leftovers()
             current = self.deployments()
@@ -571,6 +573,7 @@ class Sysroot:
             if victims:
                 self._drop(current, victims)
             self.prune()
+            return [v.id for v in victims]
 
     def prune(self) -> PruneStats:
         """Prune the store, keeping every deployment's commit (and every ref); spares of

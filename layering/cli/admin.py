@@ -111,7 +111,8 @@ def _undeploy(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _cleanup(args: argparse.Namespace, ctx: Context) -> int:
-    _open(ctx).cleanup(pending=args.pending, rollback=args.rollback)
+    for removed in _open(ctx).cleanup(pending=args.pending, rollback=args.rollback):
+        _out(f"Deleted deployment {removed}")
     return 0
 
 

@@ -170,7 +170,7 @@ def _cleanup(args: argparse.Namespace, ctx: Context) -> int:
     with sysroot.lock():
         with ctx.progress.step("Pruning"):
             # Deployments go first, so their packages count as unused below.
-            sysroot.cleanup(pending=args.pending, rollback=args.rollback)
+            removed = sysroot.cleanup(pending=args.pending, rollback=args.rollback)
         caches = []
         if args.repomd:
             for name in ("repomd", "pkgs"):
@@ -181,7 +181,9 @@ def _cleanup(args: argparse.Namespace, ctx: Context) -> int:
                 report = cleaning.drop_unused_packages(sysroot)
                 sysroot.prune()
             caches += cleaning.drop_checkouts(sysroot)
-    report = cleaning.CleanupReport(report.package_refs, report.local_refs, tuple(caches))
+    report = cleaning.CleanupReport(
+        report.package_refs, report.local_refs, tuple(caches), tuple(removed)
+    )
     print(report.text())
     return EXIT_OK
 
@@ -319,10 +321,15 @@ def register(
     p.set_defaults(func=_status)
 
     p = verb("cleanup", "drop deployments and caches no longer needed")
-    _flag(p, "--base", "drop package caches no deployment uses")
-    _flag(p, "--pending", "drop the pending deployment")
-    _flag(p, "--rollback", "drop the rollback deployment")
-    _flag(p, "--repomd", "drop cached repo metadata and downloads")
+    # rpm-ostree's short forms too: `cleanup -p`, `-r`, `-b`, `-m`
+    p.add_argument(
+        "--base", "-b", action="store_true", help="drop package caches no deployment uses"
+    )
+    p.add_argument("--pending", "-p", action="store_true", help="drop the pending deployment")
+    p.add_argument("--rollback", "-r", action="store_true", help="drop the rollback deployment")
+    p.add_argument(
+        "--repomd", "-m", action="store_true", help="drop cached repo metadata and downloads"
+    )
     p.set_defaults(func=_cleanup)
 
 

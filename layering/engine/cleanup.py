@@ -24,9 +24,10 @@ class CleanupReport:
     package_refs: int = 0
     local_refs: int = 0
     caches: tuple[str, ...] = ()
+    deployments: tuple[str, ...] = ()
 
     def text(self) -> str:
-        lines = []
+        lines = [f"Removed deployment {d}" for d in self.deployments]
         if self.package_refs or self.local_refs:
             lines.append(
                 f"Removed {self.package_refs} cached packages and {self.local_refs} local RPMs"

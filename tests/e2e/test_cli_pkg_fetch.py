@@ -136,8 +136,10 @@ def test_upgrade_follows_the_base_ref(world: World, tmp_path: Path) -> None:
 
 
 def test_cleanup_pending_drops_the_staged_deployment(world: World) -> None:
-    assert world.status()[0]["staged"]
-    world.strata("cleanup", "--pending")
+    staged = world.status()[0]
+    assert staged["staged"]
+    out = world.strata("cleanup", "-p").stdout  # rpm-ostree's short form
+    assert out.splitlines() == [f"Removed deployment {staged['id']}"], out
     deployments = world.status()
     assert not any(d["staged"] for d in deployments)
     assert deployments[0]["booted"]

@@ -158,7 +158,10 @@ def test_cleanup_drops_package_caches_no_deployment_uses(world: World) -> None:
     world.strata("cleanup", "--base")
     assert len(store.refs("strata/pkg/")) == 3, "the booted deployment still layers 3 packages"
     world.finalize()  # boot the plain v2 base; the layered v1 becomes the rollback
-    world.strata("cleanup", "--base", "--rollback", "--repomd")
+    rollback = world.status()[1]["id"]
+    out = world.strata("cleanup", "--base", "--rollback", "--repomd").stdout.splitlines()
+    assert out[0] == f"Removed deployment {rollback}", out
+    assert "Nothing to clean up." not in out
     (only,) = world.status()
     assert only["booted"] and only["base-checksum"] is None
     assert store.refs("strata/pkg/") == {}
