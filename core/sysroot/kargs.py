@@ -242,7 +242,14 @@ def tree_defaults(root: Path) -> tuple[str, ...]:
             )
         if isinstance(arches, list) and machine not in arches:
             continue
-        out += [a for k in kargs for a in split(k)]
+        for arg in (a for k in kargs for a in split(k)):
+            try:
+                out.append(check_arg(arg))
+            except SysrootError as err:
+                raise ConfigError(
+                    f"Invalid kernel argument file /{KARGS_D}/{name}: {err.args[0]}",
+                    hint="fix the tree's kargs.d file; ostree= is written by Strata",
+                ) from err
     return tuple(out)
 
 

@@ -103,7 +103,10 @@ def test_a_tree_for_another_architecture_is_skipped(tmp_path: Path) -> None:
     assert for_new_deployment(None, [], None, tree) == ""
 
 
-@pytest.mark.parametrize("text", ["kargs = [", "kargs = [1]", 'kargs = "a"'])
+@pytest.mark.parametrize(
+    "text",
+    ["kargs = [", "kargs = [1]", 'kargs = "a"', 'kargs = ["ostree=/evil"]', 'kargs = ["a\\u0001"]'],
+)
 def test_a_bad_kargs_d_file_is_a_config_error(tmp_path: Path, text: str) -> None:
     tree = _tree(tmp_path / "t", text)
     with pytest.raises(ConfigError, match="10-base.toml"):
