@@ -213,6 +213,26 @@ def _safe_target(var_dir: Path, path: str) -> Path | None:
     return var_dir.joinpath(*parts[1:]) if len(parts) > 1 else var_dir
 
 
+def _path_key(line: TmpfilesLine) -> tuple[str, ...]:
+    return tuple(p for p in line.path.split("/") if p)
+
+
+def _under_run_link(var_dir: Path, path: str) -> bool:
+    """Whether ``path`` (``/var/...``) goes through a link of ``var_dir`` into ``/run``,
+    such as ``/var/run -> ../run`` or ``/var/lock -> ../run/lock``: what lies there is
+    runtime state that systemd-tmpfiles creates at every boot, nothing to lay out now."""
+    parts = [p for p in path.split("/") if p][1:]
+    for i in range(len(parts) - 1):
+        here = var_dir.joinpath(*parts[: i + 1])
+        if here.is_symlink():
+            parent = "/var/" + "/".join(parts[:i])
+            joined = posixpath.normpath(posixpath.join(parent, os.readlink(here)))
+            return joined == "/run" or joined.startswith("/run/")
+        if not here.is_dir():
+            return False
+    return False
+
+
 def tree_source(root: Path) -> SourceReader:
     """Read ``C`` sources from the deployment at ``root``: a regular file reached without
     following any symlink (the tree is input like any other)."""
@@ -292,7 +312,11 @@ def apply_tmpfiles(
     created: list[str] = []
     warnings: list[str] = []
     seen: set[str] = set()
-    for line in lines:
+    # Parents before children, as systemd-tmpfiles processes a path's prefixes first:
+    # `L /var/run - - - - ../run` goes before `d /var/run/setrans` from a file read
+    # earlier, which would otherwise make /var/run a directory. The sort is stable, so
+    # the first line for a path still wins.
+    for line in sorted(lines, key=_path_key):
         norm = "/" + "/".join(p for p in line.path.split("/") if p)
         if line.kind not in _HANDLED or not (norm == "/var" or norm.startswith("/var/")):
             continue
@@ -304,7 +328,8 @@ def apply_tmpfiles(
         seen.add(norm)
         target = _safe_target(var_dir, norm)
         if target is None:
-            warnings.append(f"{line.source}: {norm} lies behind a symlink or file; skipped")
+            if not _under_run_link(var_dir, norm):  # /run is a tmpfs the boot fills
+                warnings.append(f"{line.source}: {norm} lies behind a symlink or file; skipped")
             continue
         if os.path.lexists(target):
             continue

@@ -326,6 +326,9 @@ def test_var_regular_files_and_script_output_reach_var(world: World) -> None:
     assert (world.var / "lib/dhcpd/dhcpd.leases").is_file()
     assert (world.var / "log/tallylog").is_file()
     assert (world.var / "spool/anacron/cron.daily").is_file()
+    # filesystem's links, though libselinux.conf and pam.conf (read first) name paths below
+    assert (world.var / "run").readlink() == Path("../run")
+    assert (world.var / "lock").readlink() == Path("../run/lock")
     assert [e.name for e in (world.root / "var").iterdir()] == [], "a commit carries no /var"
 
 

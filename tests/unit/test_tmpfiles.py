@@ -122,3 +122,27 @@ def test_unknown_user_falls_back_to_root_with_a_warning(tmp_path: Path) -> None:
     assert created == ["/var/lib/x"]
     assert os.lstat(var / "lib" / "x").st_uid == 0
     assert "nobody-here" in warnings[0]
+
+
+def test_a_parent_line_goes_first_whatever_the_file_order(tmp_path: Path) -> None:
+    """CentOS 7: libselinux.conf (read first) has ``d /var/run/setrans``, filesystem's
+    ``L /var/run - - - - ../run`` comes later. systemd-tmpfiles handles a path's prefixes
+    first; so must we, or /var/run becomes a directory for good. What lies behind a link
+    into /run is the boot's to create: skipped without a warning."""
+    root = deployment_with(
+        tmp_path / "deploy",
+        {
+            "usr/lib/tmpfiles.d/libselinux.conf": "d /var/run/setrans 0755 root root\n",
+            "usr/lib/tmpfiles.d/ppp.conf": "d /var/lock/ppp 0755 root root\n"
+            "d /var/lib/svc/sub 0700 - - -\n",
+            "usr/lib/tmpfiles.d/pkg-filesystem.conf": "L /var/lock - - - - ../run/lock\n"
+            "L /var/run - - - - ../run\nd /var/lib/svc 0750 - - -\n",
+        },
+    )
+    var = tmp_path / "var"
+    created, warnings = apply_from(root, var)
+    assert os.readlink(var / "run") == "../run"
+    assert os.readlink(var / "lock") == "../run/lock"
+    assert stat.S_IMODE(os.lstat(var / "lib" / "svc").st_mode) == 0o750, "its own line"
+    assert sorted(created) == ["/var/lib/svc", "/var/lib/svc/sub", "/var/lock", "/var/run"]
+    assert warnings == []
