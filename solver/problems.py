@@ -72,11 +72,17 @@ class ProblemWriter:
         removed_names = {self.pool.solvables[i].nameid for i in self.removing}
         if providers and all(p.nameid in removed_names for p in providers):
             gone = ", ".join(sorted(nevra(p) for p in providers if p.id in self.removing))
+            keep = " ".join(sorted({p.name for p in providers}))
+            # a layered package is not the base's to remove: it goes with its request
+            also = (
+                f"override-remove {s.name} as well"
+                if self._is_base(s)
+                else f"`strata uninstall` {s.name} (or the request that brings it) first"
+            )
             return (
                 f"{self._who(s)} requires {dep}, which only {gone} provides, and "
                 f"`override remove` removes it",
-                f"override-remove {s.name} as well, or keep "
-                f"{' '.join(sorted({p.name for p in providers}))}",
+                f"{also}, or keep {keep}",
             )
         if not providers:
             return (

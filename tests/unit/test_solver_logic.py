@@ -53,6 +53,8 @@ REPO = """
 =Req: glibc >= 2.40
 =Pkg: glibc 2.40 1 x86_64
 =Prv: libc.so.6()(64bit)
+=Pkg: shellscript 1 1 noarch
+=Req: /usr/bin/bash
 """
 
 
@@ -196,6 +198,13 @@ def test_override_remove_of_a_needed_base_package_says_who_needs_it() -> None:
     (problem,) = problems(override_remove=("glibc",))
     assert "base package uses-glibc-1-1.x86_64 requires libc.so.6()(64bit)" in problem
     assert "override-remove uses-glibc as well" in problem
+
+
+def test_override_remove_needed_by_a_layered_package_says_to_uninstall_it() -> None:
+    (problem,) = problems("shellscript", override_remove=("bash",))
+    assert "shellscript-1-1.noarch requires /usr/bin/bash" in problem
+    assert "`strata uninstall` shellscript (or the request that brings it) first" in problem
+    assert "override-remove shellscript" not in problem, "only base packages are removed so"
 
 
 def test_override_remove_of_a_name_not_in_the_base_is_an_error() -> None:
