@@ -4,7 +4,9 @@ libostree's rule, followed here: compute what the administrator changed in the o
 deployment (its ``/etc`` against its ``/usr/etc``) and replay exactly that onto a fresh
 copy of the new ``/usr/etc``. A modified or added file wins whole (no content merge),
 a file the administrator deleted stays deleted, everything untouched takes the new
-default, including new files and files upstream dropped.
+default, including new files and files upstream dropped. The account databases
+(passwd, group, shadow, gshadow) are the exception: a local version is merged with the
+new defaults by entry name (accounts.py), so users a new tree adds are not lost.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from core.errors import SysrootError
 from core.faults import fault_point
 from core.metacopy import copy_meta, copy_node, copy_tree, remove_tree, same_node, xattrs_of
+from core.sysroot.accounts import DATABASES, merge_account_file, read_account_file
 
 _MERGE_TMP = ".etc.strata-merge"
 
@@ -100,8 +103,12 @@ def merge_etc(old_defaults: Path, old_etc: Path, new_etc: Path) -> list[tuple[Ch
             else:
                 copy_meta(src, dst)
             continue
+        new_default = read_account_file(dst) if rel in DATABASES else None
         remove_tree(dst)
         copy_tree(src, dst)
+        if new_default is not None:
+            old_default = read_account_file(old_defaults / rel) or b""
+            merge_account_file(old_default, dst, new_default, DATABASES[rel])
     return changes
 
 

@@ -176,6 +176,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     for repo_id, path in (("corpus-base", base_repo), ("corpus-extra", extra_repo)):
         write_repo_file(repos / "corpus.repo", repo_id, path.as_uri())
     write_repo_file(repos / "corpus.repo", "icons", icons.as_uri())
+    _add_local_user(base_root / "etc")
     var = scenario.sysroot / "ostree/deploy" / OSNAME / "var"
     reference = work / "reference"
     shutil.copytree(base_root, reference, symlinks=True)
@@ -186,6 +187,23 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     scenario.strata("admin", "simulate-reboot")
     _rpm_install(reference, [work / "repos", icons], layered)
     yield World(scenario, base_root, scenario.deployment_root(), var, reference, layered, treefile)
+
+
+# The administrator's own user, added to the booted /etc before the install (as
+# useradd would): the account databases are merged by name, so it and the package users
+# are both in the new /etc (rpm -i keeps it in the reference too).
+LOCAL_USER = {
+    "passwd": "alice:x:1000:1000:Alice:/home/alice:/bin/bash",
+    "group": "alice:x:1000:",
+    "shadow": "alice:!!:19000:0:99999:7:::",
+    "gshadow": "alice:!::",
+}
+
+
+def _add_local_user(etc: Path) -> None:
+    for name, line in LOCAL_USER.items():
+        with (etc / name).open("a") as stream:
+            stream.write(line + "\n")
 
 
 def _rpm_install(root: Path, repo_dirs: list[Path], nevras: tuple[str, ...]) -> None:
@@ -308,7 +326,7 @@ def test_main_binary_runs_in_the_deployment(
 
 
 def test_users_resolve_by_name_and_httpd_config_is_valid(world: World) -> None:
-    for user in ("bin", "apache", "tcpdump", "postfix", "sshd", "chrony", "dhcpd"):
+    for user in ("bin", "apache", "tcpdump", "postfix", "sshd", "chrony", "dhcpd", "alice"):
         result = world.inside("/usr/bin/id", user)
         assert result.returncode == 0 and f"({user})" in result.stdout, result.stderr
     assert not (world.root / "usr/lib/passwd").exists(), "no nss-altfiles in CentOS 7"
@@ -317,7 +335,7 @@ def test_users_resolve_by_name_and_httpd_config_is_valid(world: World) -> None:
         ours = [line.split(":")[0] for line in (world.root / "etc" / name).read_text().split()]
         rpms = (world.reference / "etc" / name).read_text().split()
         assert sorted(ours) == sorted(line.split(":")[0] for line in rpms), name
-        assert "apache" in ours and "postfix" in ours
+        assert "apache" in ours and "postfix" in ours and "alice" in ours
     result = world.inside("/usr/sbin/httpd", "-t")
     assert "Syntax OK" in result.stderr, result.stderr
 

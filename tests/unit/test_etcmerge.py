@@ -225,3 +225,81 @@ def test_tree_with_both_etc_and_usr_etc_is_refused(tmp_path: Path) -> None:
     make_tree(root / "usr" / "etc", {"a": F})
     with pytest.raises(SysrootError, match="both /etc and /usr/etc"):
         normalize_etc(root)
+
+
+BASE_PW = "root:x:0:0::/root:/bin/sh\nbin:x:1:1::/bin:/sbin/nologin\n"
+LOCAL_PW = BASE_PW + "alice:x:1000:1000::/home/alice:/bin/sh\n"
+NEW_PW = BASE_PW + "apache:x:48:48::/usr/share/httpd:/sbin/nologin\n"
+ACCOUNT_CASES: list[tuple[str, str, str, str, str]] = [
+    # name, old default, admin's file, new default, expected
+    ("local and package users both kept", BASE_PW, LOCAL_PW, NEW_PW,
+     LOCAL_PW + "apache:x:48:48::/usr/share/httpd:/sbin/nologin\n"),
+    ("a local entry wins over the new default's", BASE_PW,
+     "root:x:0:0:changed:/root:/bin/zsh\nbin:x:1:1::/bin:/sbin/nologin\n",
+     "root:x:0:0::/root:/bin/bash\nbin:x:1:1::/bin:/sbin/nologin\n",
+     "root:x:0:0:changed:/root:/bin/zsh\nbin:x:1:1::/bin:/sbin/nologin\n"),
+    ("an entry the admin deleted stays deleted", BASE_PW, "root:x:0:0::/root:/bin/sh\n",
+     NEW_PW, "root:x:0:0::/root:/bin/sh\napache:x:48:48::/usr/share/httpd:/sbin/nologin\n"),
+    ("comments and odd lines kept, never added", BASE_PW, "# mine\n" + LOCAL_PW + "junk",
+     BASE_PW + "# theirs\n+nis\n:nameless\nnocolon\ndhcpd:x:177:177::/:/sbin/nologin",
+     "# mine\n" + LOCAL_PW + "junk\ndhcpd:x:177:177::/:/sbin/nologin\n"),
+    ("an entry the new tree dropped is kept locally", NEW_PW, LOCAL_PW + "apache:x:48:48::/:/x\n",
+     BASE_PW, LOCAL_PW + "apache:x:48:48::/:/x\n"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["passwd", "group", "shadow", "gshadow"])
+@pytest.mark.parametrize("case", [c[1:] for c in ACCOUNT_CASES], ids=[c[0] for c in ACCOUNT_CASES])
+def test_account_databases_merge_by_name(
+    tmp_path: Path, name: str, case: tuple[str, str, str, str]
+) -> None:
+    old_default, local, new_default, expected = case
+    old = deployment(tmp_path, "old", {name: ("f", old_default, 0o644)}, None)
+    make_tree(old / "etc", {name: ("f", local, 0o600), "other": ("f", local)})
+    os.chown(old / "etc" / name, 0, 42)
+    new = deployment(tmp_path, "new", {name: ("f", new_default), "other": ("f", new_default)}, None)
+    build_etc(new, old)
+    assert (new / "etc" / name).read_text() == expected
+    st = os.lstat(new / "etc" / name)
+    assert (stat.S_IMODE(st.st_mode), st.st_gid) == (0o600, 42), "the admin's metadata"
+    assert (new / "etc" / "other").read_text() == local, "other files keep the whole-file rule"
+
+
+def test_account_database_that_is_not_a_regular_file_keeps_the_whole_file_rule(
+    tmp_path: Path,
+) -> None:
+    old = deployment(tmp_path, "old", {"passwd": ("f", BASE_PW)}, {"passwd": ("l", "shared")})
+    new = deployment(tmp_path, "new", {"passwd": ("f", NEW_PW)}, None)
+    build_etc(new, old)
+    assert os.readlink(new / "etc" / "passwd") == "shared"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        # a package's useradd -G mail: the member joins the administrator's line
+        ("group", "mail:x:12:\n", "mail:x:12:alice\n", "mail:x:12:postfix\npostfix:x:89:\n",
+         "mail:x:12:alice,postfix\npostfix:x:89:\n"),
+        # a member the administrator removed stays removed; one the tree added is added
+        ("group", "wheel:x:10:bob\n", "wheel:x:10:\n", "wheel:x:10:bob,svc\n",
+         "wheel:x:10:svc\n"),
+        # gshadow: administrators and members
+        ("gshadow", "mail:::\n", "mail:!:root:\n", "mail::svc:postfix\n",
+         "mail:!:root,svc:postfix\n"),
+        # a local line of another shape is left as it is
+        ("group", "mail:x:12:\n", "mail:x:12\n", "mail:x:12:postfix\n", "mail:x:12\n"),
+        # nothing added: the local bytes stay exactly (odd commas included)
+        ("group", "mail:x:12:\n", "mail:x:12:a,,b", "mail:x:12:\n", "mail:x:12:a,,b"),
+        # passwd has no list fields: local wins whole
+        ("passwd", "a:x:1:1::/:/bin/sh\n", "a:x:1:1:me:/:/bin/sh\n", "a:x:1:1:new:/:/bin/sh\n",
+         "a:x:1:1:me:/:/bin/sh\n"),
+    ],
+)  # fmt: skip
+def test_group_members_a_new_tree_adds_join_the_local_entry(
+    tmp_path: Path, case: tuple[str, str, str, str, str]
+) -> None:
+    name, old_default, local, new_default, expected = case
+    old = deployment(tmp_path, "old", {name: ("f", old_default)}, {name: ("f", local)})
+    new = deployment(tmp_path, "new", {name: ("f", new_default)}, None)
+    build_etc(new, old)
+    assert (new / "etc" / name).read_text() == expected
