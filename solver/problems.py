@@ -154,6 +154,26 @@ class ProblemWriter:
         return (info.problemstr(), None)
 
     # --- one problem ---------------------------------------------------------------------
+    def _is_missing(self, info: solv.Ruleinfo) -> bool:
+        """A requirement nothing at all provides."""
+        requires = (_S.SOLVER_RULE_PKG_NOTHING_PROVIDES_DEP, _S.SOLVER_RULE_PKG_REQUIRES)
+        return (
+            info.type in requires
+            and info.solvable is not None
+            and info.dep is not None
+            and not self.pool.whatprovides(info.dep)
+        )
+
+    def _missing(self, infos: Iterable[solv.Ruleinfo]) -> dict[int, list[str]]:
+        """solvable id -> its requirements nothing provides, in rule order."""
+        out: dict[int, list[str]] = {}
+        for info in infos:
+            if self._is_missing(info):
+                deps = out.setdefault(info.solvable.id, [])
+                if str(info.dep) not in deps:
+                    deps.append(str(info.dep))
+        return out
+
     def problem(self, problem: solv.Problem) -> str:
         """A problem as one line: the main reason, the chain behind it, then the hints."""
         main = problem.findproblemrule().info()
@@ -171,8 +191,14 @@ class ProblemWriter:
         infos.sort(key=lambda i: i.solvable is not None and i.solvable.id in provided)
         sentences: list[str] = []
         hints: list[str] = []
+        missing = self._missing(infos)
         for info in infos:
-            sentence, hint = self.rule(info)
+            if info.solvable is not None and info.solvable.id in missing:
+                sentence, hint = _nothing_provides(info.solvable, missing.pop(info.solvable.id))
+            elif self._is_missing(info):
+                continue  # named above with the package's other missing requirements
+            else:
+                sentence, hint = self.rule(info)
             if hint in hints and info.type in _SAME_NAME:
                 continue  # the base lock was already named by the main reason
             if sentence not in sentences:
@@ -181,6 +207,21 @@ class ProblemWriter:
                 hints.append(hint)
         text = "; ".join(sentences)
         return f"{text}: {'; '.join(hints)}" if hints else text
+
+
+def _nothing_provides(s: solv.XSolvable, deps: list[str]) -> tuple[str, str]:
+    """One sentence for all of a package's missing requirements: python needs
+    python-libs and libpython2.7.so.1.0, one line names both."""
+    if len(deps) == 1:
+        what, hint = deps[0], "enable a repository that provides it, or add the RPM that does"
+    else:
+        what = ", ".join(deps[:-1]) + f" and {deps[-1]}"
+        hint = "enable repositories that provide them, or add the RPMs that do"
+    sentence = (
+        f"{nevra(s)} requires {what}, which nothing in the base or the enabled "
+        "repositories provides"
+    )
+    return sentence, hint
 
 
 def suggest(word: str, names: Iterable[str], n: int = 3) -> list[str]:

@@ -55,6 +55,10 @@ REPO = """
 =Prv: libc.so.6()(64bit)
 =Pkg: shellscript 1 1 noarch
 =Req: /usr/bin/bash
+=Pkg: orphan 1 1 x86_64
+=Req: libgone.so.1()(64bit), gone-data >= 2, libgone.so.1()(64bit)
+=Pkg: needs-orphan 1 1 x86_64
+=Req: orphan
 """
 
 
@@ -323,3 +327,14 @@ def test_a_problem_names_the_requested_package_first_then_each_alternative() -> 
 def test_rich_dependencies_are_understood() -> None:
     repo = REPO + "=Pkg: richok 1 1 x86_64\n=Req: (c or nope)\n"
     assert names(run("richok", repo=repo)) == ["c-1-1.x86_64", "richok-1-1.x86_64"]
+
+
+def test_every_missing_requirement_of_a_package_is_named_in_one_sentence() -> None:
+    (problem,) = problems("orphan")
+    assert problem == (
+        "orphan-1-1.x86_64 requires libgone.so.1()(64bit) and gone-data >= 2, which nothing "
+        "in the base or the enabled repositories provides: enable repositories that provide "
+        "them, or add the RPMs that do"
+    )
+    (through,) = problems("needs-orphan")
+    assert through.count("libgone.so.1()(64bit)") == 1 and "gone-data >= 2" in through
