@@ -193,6 +193,7 @@ class ProblemWriter:
         hints: list[str] = []
         missing = self._missing(infos)
         for info in infos:
+            hint: str | None
             if info.solvable is not None and info.solvable.id in missing:
                 sentence, hint = _nothing_provides(info.solvable, missing.pop(info.solvable.id))
             elif self._is_missing(info):
