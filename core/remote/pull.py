@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from core.errors import FetchError, StoreError
 from core.progress import Progress
+from core.remote import pipeline
 from core.remote.transport import NotFound, Transport
 from core.store import archive, commits, gitpack, refs, repoconfig, signing, summary, treemeta
 from core.store.gitpack import OBJ_BLOB, OBJ_COMMIT, OBJ_TREE
@@ -42,6 +43,7 @@ STAGING = "pull-staging"
 CONNECTIONS = 4
 MAX_META = 1 << 20
 DIRMETA = treemeta.DIRMETA_NAME.encode()
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -165,36 +167,58 @@ class _Puller:
         self.connections = int(remote.options.get("connections", CONNECTIONS))
         self._last_update = 0.0
         self._done = 0
+        self._lock = threading.Lock()
         self._total = 0
 
     # -- git objects -----------------------------------------------------------------------
 
     def _git_object(self, oid: bytes, expect: int) -> bytes:
-        """A verified git object: from the store, from staging, or downloaded (and staged)."""
-        hexid = oid.hex()
-        if self.store.reader.exists(oid):
-            return self.store.reader.read(oid, expect)
-        staged = self.staging / hexid
-        what = f"remote {self.remote.name!r}"
-        try:
-            obj_type, data = archive.decode_loose(oid, staged.read_bytes(), str(staged))
-        except (FileNotFoundError, StoreError):
-            rel = f"git/objects/{hexid[:2]}/{hexid[2:]}"
-            raw = self.transport.fetch(
-                rel, lambda body: _verified_raw(body, oid, f"{what} {self.transport.url(rel)}")
-            )
-            obj_type, data = archive.decode_loose(oid, raw, what)
-            tmp = self.staging / f".tmp-{os.getpid()}-{hexid}"
+        return self._git_objects([oid], expect)[0]
+
+    def _git_objects(self, oids: list[bytes], expect: int) -> list[bytes]:
+        """Verified git objects: from the store, from staging, or downloaded (and staged)."""
+        out: list[bytes] = [b""] * len(oids)
+        missing: list[int] = []
+        for k, oid in enumerate(oids):
+            if self.store.reader.exists(oid):
+                out[k] = self.store.reader.read(oid, expect)
+                continue
+            staged = self.staging / oid.hex()
+            try:
+                raw = staged.read_bytes()
+                out[k] = self._checked(oid, expect, raw, str(staged))
+            except (FileNotFoundError, StoreError):
+                missing.append(k)
+                continue
+            self.staged.append(oid.hex())
+
+        def consume(j: int, body: BinaryIO) -> bytes:
+            oid = oids[missing[j]]
+            raw = body.read(archive.MAX_GIT_OBJECT + 1)
+            data = self._checked(oid, expect, raw, f"remote {self.remote.name!r}")
+            tmp = self.staging / f".tmp-{os.getpid()}-{oid.hex()}"
             tmp.write_bytes(raw)
-            os.rename(tmp, staged)
-        self.staged.append(hexid)
+            os.rename(tmp, self.staging / oid.hex())
+            return data
+
+        rels = [f"git/objects/{oids[k].hex()[:2]}/{oids[k].hex()[2:]}" for k in missing]
+        for k, data in zip(missing, self._fetch_many(rels, consume), strict=True):
+            out[k] = data
+            self.staged.append(oids[k].hex())
+        return out
+
+    def _checked(self, oid: bytes, expect: int, raw: bytes, what: str) -> bytes:
+        obj_type, data = archive.decode_loose(oid, raw, what)
         if obj_type != expect:
             raise FetchError(
-                f"Object {hexid} from remote {self.remote.name!r} is a "
+                f"Object {oid.hex()} from remote {self.remote.name!r} is a "
                 f"{gitpack.TYPE_NAMES[obj_type].decode()}, expected a "
                 f"{gitpack.TYPE_NAMES[expect].decode()}"
             )
         return data
+
+    def _fetch_many(self, rels: list[str], consume: Callable[[int, BinaryIO], T]) -> list[T]:
+        return pipeline.fetch_many(self.transport, rels, consume, self.connections)
 
     def fetch_commit(self, commit: str) -> None:
         oid = bytes.fromhex(commit)
@@ -223,32 +247,28 @@ class _Puller:
         info = commits.decode_commit(self.commit, self.commit_data)
         walk = _Walk()
         level = [bytes.fromhex(info.tree)]
-        with ThreadPoolExecutor(self.connections) as pool:
-            while level:
-                datas = list(pool.map(lambda t: self._git_object(t, OBJ_TREE), level))
-                blobs_before = len(walk.dirmeta)
-                for tree, data in zip(level, datas, strict=True):
-                    walk.pending.append((tree, OBJ_TREE, data))
-                    walk.add_entries(tree, data, self.store)
-                blobs = walk.dirmeta[blobs_before:]
-                for blob, data in zip(
-                    blobs, pool.map(lambda b: self._git_object(b, OBJ_BLOB), blobs), strict=True
-                ):
-                    treemeta.decode(data, f"directory metadata {blob.hex()}")
-                    walk.pending.append((blob, OBJ_BLOB, data))
-                level, walk.subtrees = walk.subtrees, []
-            self._total = len(walk.files) + len(walk.links)
-            for blob, data in zip(walk.links, pool.map(self._symlink, walk.links), strict=True):
+        while level:
+            datas = self._git_objects(level, OBJ_TREE)
+            blobs_before = len(walk.dirmeta)
+            for tree, data in zip(level, datas, strict=True):
+                walk.pending.append((tree, OBJ_TREE, data))
+                walk.add_entries(tree, data, self.store)
+            blobs = walk.dirmeta[blobs_before:]
+            for blob, data in zip(blobs, self._git_objects(blobs, OBJ_BLOB), strict=True):
+                treemeta.decode(data, f"directory metadata {blob.hex()}")
                 walk.pending.append((blob, OBJ_BLOB, data))
-            for blob, header in zip(walk.files, pool.map(self._file, walk.files), strict=True):
-                walk.pending.append((blob, OBJ_BLOB, header))
+            level, walk.subtrees = walk.subtrees, []
+        self._total = len(walk.files) + len(walk.links)
+        for blob, data in zip(walk.links, self._git_objects(walk.links, OBJ_BLOB), strict=True):
+            walk.pending.append((blob, OBJ_BLOB, self._symlink(blob, data)))
+        for blob, header in zip(walk.files, self._files(walk.files), strict=True):
+            walk.pending.append((blob, OBJ_BLOB, header))
         for obj_id, obj_type, data in walk.pending:
             self.store.writer.add_new(obj_type, data, obj_id)
         self.store.writer.add_new(OBJ_COMMIT, self.commit_data, oid)
         self.store.flush()
 
-    def _symlink(self, oid: bytes) -> bytes:
-        data = self._git_object(oid, OBJ_BLOB)
+    def _symlink(self, oid: bytes, data: bytes) -> bytes:
         header = treemeta.decode(data, f"symlink metadata {oid.hex()}")
         if header.target is None:
             raise FetchError(f"Remote object {oid.hex()} is listed as a symlink but is not one")
@@ -257,25 +277,38 @@ class _Puller:
         self._tick()
         return data
 
-    def _file(self, oid: bytes) -> bytes:
-        hexid = oid.hex()
-        header = _present_header(self.store, hexid)
-        if header is None or gitpack.object_id(OBJ_BLOB, header) != oid:
-            rel = f"objects/{hexid[:2]}/{hexid[2:]}{archive.FILEZ}"
-            header = self.transport.fetch(rel, lambda body: self._write_filez(body, oid))
-        self._tick()
-        return header
-
-    def _write_filez(self, body: BinaryIO, oid: bytes) -> bytes:
+    def _files(self, oids: list[bytes]) -> list[bytes]:
+        """The metadata headers of file objects, each object written and verified; an
+        object an interrupted pull left is re-hashed instead of downloaded again."""
+        headers: list[bytes] = [b""] * len(oids)
+        todo: list[int] = []
+        for k, oid in enumerate(oids):
+            header = _present_header(self.store, oid.hex())
+            if header is not None and gitpack.object_id(OBJ_BLOB, header) == oid:
+                headers[k] = header
+                self._tick()
+            else:
+                todo.append(k)
         what = f"remote {self.remote.name!r}"
-        decoded, content = archive.read_filez(body, oid, what)
-        self.store.objects.write_chunks(oid.hex(), content, decoded.meta)
-        return treemeta.encode(decoded)
+
+        def consume(j: int, body: BinaryIO) -> bytes:
+            oid = oids[todo[j]]
+            decoded, content = archive.read_filez(body, oid, what)
+            self.store.objects.write_chunks(oid.hex(), content, decoded.meta)
+            self._tick()
+            return treemeta.encode(decoded)
+
+        rels = [f"objects/{oids[k].hex()[:2]}/{oids[k].hex()[2:]}{archive.FILEZ}" for k in todo]
+        for k, header in zip(todo, self._fetch_many(rels, consume), strict=True):
+            headers[k] = header
+        return headers
 
     def _tick(self) -> None:
-        self._done += 1
-        now = time.monotonic()
-        if now - self._last_update >= 0.25 or self._done == self._total:
+        with self._lock:
+            self._done += 1
+            now = time.monotonic()
+            if now - self._last_update < 0.25 and self._done != self._total:
+                return
             self._last_update = now
             counters = self.transport.counters
             self.progress.update(
