@@ -13,9 +13,11 @@ timeout, a reset — hands the object (and those queued behind it) to
 from __future__ import annotations
 
 import io
+import queue
 import socket
 import ssl
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, BinaryIO, TypeVar
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
     from core.remote.transport import Transport
 
 T = TypeVar("T")
-DEPTH = 24  # requests sent ahead on one connection
+DEPTH = 8  # requests sent ahead on one connection (what a kill can lose, per connection)
 MAX_HEADER = 64 << 10
 MAX_BODY = 32 << 20  # larger objects stream through Transport.fetch
 
@@ -80,6 +82,7 @@ class _Connection:
         self.abort = abort
         self.sock: socket.socket | None = None
         self.buf = bytearray()
+        self.sent = 0  # requests sent and not yet answered (the scheduler's window)
         parts = transport.parts
         self.host = parts.hostname or ""
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -150,6 +153,8 @@ class _Connection:
         if self.sock is not None:
             self.sock.close()
             self.sock = None
+        self.buf.clear()
+        self.sent = 0
 
     def _request(self, relpath: str) -> bytes:
         path = self.t.url(relpath)[len(f"{self.t.parts.scheme}://{self.t.parts.netloc}") :]
@@ -196,3 +201,134 @@ class _Connection:
         if status != 200:
             raise _Fallback(f"HTTP {status}")
         return body, headers.get("connection", "").lower() == "close"
+
+
+class Scheduler:
+    """A stream of GETs on ``connections`` pipelined connections, fed while it runs.
+
+    :meth:`submit` queues a path and what to do with its body; a callback may submit
+    more (a tree's entries as it arrives), so the download of a tree's files overlaps the
+    walk of the trees after it. :meth:`run` returns when nothing is left, or raises the
+    first error (the other connections stop at once).
+    """
+
+    def __init__(self, transport: Transport, connections: int) -> None:
+        self.t = transport
+        self.connections = connections
+        self.queue: queue.Queue[tuple[str, Callable[[BinaryIO], None]]] = queue.Queue()
+        self.lock = threading.Lock()
+        self.outstanding = 0
+        self.finished = threading.Event()
+        self.abort = threading.Event()
+        self.error: BaseException | None = None
+
+    def submit(self, relpath: str, consume: Callable[[BinaryIO], None]) -> None:
+        with self.lock:
+            self.outstanding += 1
+        self.queue.put((relpath, consume))
+
+    def run(self) -> None:
+        with self.lock:
+            if self.outstanding == 0:
+                return
+        threads = [threading.Thread(target=self._worker) for _ in range(self.connections)]
+        for thread in threads:
+            thread.start()
+        self.finished.wait()
+        self.abort.set()
+        for thread in threads:
+            thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def _done_one(self) -> None:
+        with self.lock:
+            self.outstanding -= 1
+            if self.outstanding == 0:
+                self.finished.set()
+
+    def _fail(self, err: BaseException) -> None:
+        with self.lock:
+            if self.error is None:
+                self.error = err
+        self.abort.set()
+        self.finished.set()
+
+    def _slow(self, item: tuple[str, Callable[[BinaryIO], None]]) -> None:
+        relpath, consume = item
+        self.t.fetch(relpath, consume)
+        self._done_one()
+
+    def _worker(self) -> None:
+        try:
+            self._loop()
+        except BaseException as err:  # noqa: BLE001 - handed to run(), which raises it
+            self._fail(err)
+
+    def _take(self, inflight: deque[tuple[str, Callable[[BinaryIO], None]]]) -> list[str]:
+        """Queue items to send, up to the window; waits a little only when idle."""
+        batch = []
+        while len(inflight) < DEPTH:
+            try:
+                item = self.queue.get(block=not inflight, timeout=0.02)
+            except queue.Empty:
+                break
+            inflight.append(item)
+            batch.append(item[0])
+        return batch
+
+    def _exchange(
+        self, conn: _Connection, inflight: deque[tuple[str, Callable[[BinaryIO], None]]]
+    ) -> tuple[bytes, bool] | None:
+        """Send what is new, read the oldest response; None when the connection failed
+        (what was in flight then went the slow, retrying way)."""
+        from core.remote.transport import NotFound  # noqa: PLC0415 - transport imports us
+
+        try:
+            if conn.sock is None:
+                conn._connect()
+                conn.sent = 0
+            paths = [path for path, _ in inflight][conn.sent :]
+            if paths:
+                assert conn.sock is not None
+                conn.sock.sendall(b"".join(conn._request(p) for p in paths))
+                conn.sent += len(paths)
+            return conn._response()
+        except _NotFound as err:
+            raise NotFound(f"Not found on the server (404): {self.t.url(inflight[0][0])}") from err
+        except (_Fallback, OSError):
+            conn._close()
+            while inflight:
+                self._slow(inflight.popleft())
+            return None
+
+    def _loop(self) -> None:
+        from core.errors import FetchError  # noqa: PLC0415 - keeps start-up light
+
+        conn = _Connection(self.t, self.abort)
+        inflight: deque[tuple[str, Callable[[BinaryIO], None]]] = deque()
+        try:
+            while not self.abort.is_set():
+                self._take(inflight)
+                if not inflight:
+                    continue
+                if self.t.parts.scheme == "file":
+                    while inflight:
+                        self._slow(inflight.popleft())
+                    continue
+                answer = self._exchange(conn, inflight)
+                if answer is None:
+                    continue
+                body, closing = answer
+                relpath, consume = inflight.popleft()
+                conn.sent -= 1
+                try:
+                    consume(io.BytesIO(body))
+                except StoreError as err:
+                    url = self.t.url(relpath)
+                    raise FetchError(f"{err.args[0]} (from {url})", hint=err.hint) from err
+                self._done_one()
+                if closing:
+                    conn._close()
+        finally:
+            conn._close()

@@ -20,7 +20,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
@@ -168,7 +168,6 @@ class _Puller:
         self._last_update = 0.0
         self._done = 0
         self._lock = threading.Lock()
-        self._total = 0
 
     # -- git objects -----------------------------------------------------------------------
 
@@ -241,80 +240,114 @@ class _Puller:
     # -- trees and files -------------------------------------------------------------------
 
     def fetch_tree(self) -> None:
+        """Every object of the commit the store lacks, streamed: each tree, as it arrives,
+        queues its missing entries, so files download while later trees are walked."""
         oid = bytes.fromhex(self.commit)
         if self.store.reader.exists(oid):
             return  # complete: a commit is stored only with everything it reaches
         info = commits.decode_commit(self.commit, self.commit_data)
-        walk = _Walk()
-        level = [bytes.fromhex(info.tree)]
-        while level:
-            datas = self._git_objects(level, OBJ_TREE)
-            blobs_before = len(walk.dirmeta)
-            for tree, data in zip(level, datas, strict=True):
-                walk.pending.append((tree, OBJ_TREE, data))
-                walk.add_entries(tree, data, self.store)
-            blobs = walk.dirmeta[blobs_before:]
-            for blob, data in zip(blobs, self._git_objects(blobs, OBJ_BLOB), strict=True):
-                treemeta.decode(data, f"directory metadata {blob.hex()}")
-                walk.pending.append((blob, OBJ_BLOB, data))
-            level, walk.subtrees = walk.subtrees, []
-        self._total = len(walk.files) + len(walk.links)
-        for blob, data in zip(walk.links, self._git_objects(walk.links, OBJ_BLOB), strict=True):
-            walk.pending.append((blob, OBJ_BLOB, self._symlink(blob, data)))
-        for blob, header in zip(walk.files, self._files(walk.files), strict=True):
-            walk.pending.append((blob, OBJ_BLOB, header))
-        for obj_id, obj_type, data in walk.pending:
+        self.sched = pipeline.Scheduler(self.transport, self.connections)
+        self.pending: list[tuple[bytes, int, bytes]] = []
+        self.seen: set[bytes] = set()
+        self.resuming = any(self.staging.iterdir())
+        self._want(bytes.fromhex(info.tree), OBJ_TREE, self._on_tree)
+        self.sched.run()
+        for obj_id, obj_type, data in self.pending:
             self.store.writer.add_new(obj_type, data, obj_id)
         self.store.writer.add_new(OBJ_COMMIT, self.commit_data, oid)
         self.store.flush()
 
-    def _symlink(self, oid: bytes, data: bytes) -> bytes:
+    def _want(self, oid: bytes, expect: int, then: Callable[[bytes, bytes], None]) -> None:
+        """``then(oid, data)`` once the git object is verified: from staging, or fetched."""
+        staged = self.staging / oid.hex()
+        try:
+            raw = staged.read_bytes()
+            data = self._checked(oid, expect, raw, str(staged))
+        except (FileNotFoundError, StoreError):
+            pass
+        else:
+            self.staged.append(oid.hex())
+            then(oid, data)
+            return
+
+        def consume(body: BinaryIO) -> None:
+            raw = body.read(archive.MAX_GIT_OBJECT + 1)
+            data = self._checked(oid, expect, raw, f"remote {self.remote.name!r}")
+            tmp = self.staging / f".tmp-{os.getpid()}-{oid.hex()}"
+            tmp.write_bytes(raw)
+            os.rename(tmp, self.staging / oid.hex())
+            with self._lock:
+                self.staged.append(oid.hex())
+            then(oid, data)
+
+        self.sched.submit(f"git/objects/{oid.hex()[:2]}/{oid.hex()[2:]}", consume)
+
+    def _keep(self, oid: bytes, obj_type: int, data: bytes) -> None:
+        with self._lock:
+            self.pending.append((oid, obj_type, data))
+
+    def _on_tree(self, oid: bytes, data: bytes) -> None:
+        self._keep(oid, OBJ_TREE, data)
+        for mode, name, child in gitpack.decode_tree(data):
+            with self._lock:
+                if child in self.seen or self.store.reader.exists(child):
+                    continue  # present objects are complete (see the module docstring)
+                self.seen.add(child)
+            if name == DIRMETA:
+                self._want(child, OBJ_BLOB, self._on_dirmeta)
+                continue
+            treemeta.check_name(os.fsdecode(name), "a remote tree")
+            if mode == GIT_TREE:
+                self._want(child, OBJ_TREE, self._on_tree)
+            elif mode == GIT_LINK:
+                self._want(child, OBJ_BLOB, self._on_symlink)
+            elif mode == GIT_FILE:
+                self._want_file(child)
+            else:
+                raise FetchError(f"Remote tree {oid.hex()} has an entry of mode {mode:o}")
+
+    def _on_dirmeta(self, oid: bytes, data: bytes) -> None:
+        treemeta.decode(data, f"directory metadata {oid.hex()}")
+        self._keep(oid, OBJ_BLOB, data)
+
+    def _on_symlink(self, oid: bytes, data: bytes) -> None:
         header = treemeta.decode(data, f"symlink metadata {oid.hex()}")
         if header.target is None:
             raise FetchError(f"Remote object {oid.hex()} is listed as a symlink but is not one")
         if not self.store.objects.symlink_present(oid.hex()):
             self.store.objects.write_symlink(oid.hex(), header.target, header.meta)
+        self._keep(oid, OBJ_BLOB, data)
         self._tick()
-        return data
 
-    def _files(self, oids: list[bytes]) -> list[bytes]:
-        """The metadata headers of file objects, each object written and verified; an
-        object an interrupted pull left is re-hashed instead of downloaded again."""
-        headers: list[bytes] = [b""] * len(oids)
-        todo: list[int] = []
-        for k, oid in enumerate(oids):
+    def _want_file(self, oid: bytes) -> None:
+        """A file object: re-hashed when an interrupted pull left it, else downloaded."""
+        if self.resuming:
             header = _present_header(self.store, oid.hex())
             if header is not None and gitpack.object_id(OBJ_BLOB, header) == oid:
-                headers[k] = header
+                self._keep(oid, OBJ_BLOB, header)
                 self._tick()
-            else:
-                todo.append(k)
+                return
         what = f"remote {self.remote.name!r}"
 
-        def consume(j: int, body: BinaryIO) -> bytes:
-            oid = oids[todo[j]]
+        def consume(body: BinaryIO) -> None:
             decoded, content = archive.read_filez(body, oid, what)
             self.store.objects.write_chunks(oid.hex(), content, decoded.meta)
+            self._keep(oid, OBJ_BLOB, treemeta.encode(decoded))
             self._tick()
-            return treemeta.encode(decoded)
 
-        rels = [f"objects/{oids[k].hex()[:2]}/{oids[k].hex()[2:]}{archive.FILEZ}" for k in todo]
-        for k, header in zip(todo, self._fetch_many(rels, consume), strict=True):
-            headers[k] = header
-        return headers
+        self.sched.submit(f"objects/{oid.hex()[:2]}/{oid.hex()[2:]}{archive.FILEZ}", consume)
 
     def _tick(self) -> None:
         with self._lock:
             self._done += 1
             now = time.monotonic()
-            if now - self._last_update < 0.25 and self._done != self._total:
+            if now - self._last_update < 0.25:
                 return
             self._last_update = now
             counters = self.transport.counters
             self.progress.update(
-                f"Receiving objects: {self._done}/{self._total}, {counters.bytes / 1e6:.1f} MB",
+                f"Receiving objects: {self._done} files, {counters.bytes / 1e6:.1f} MB",
                 objects=self._done,
-                total=self._total,
                 bytes=counters.bytes,
                 requests=counters.requests,
             )
@@ -322,42 +355,6 @@ class _Puller:
     def clean_staging(self) -> None:
         for hexid in self.staged:
             (self.staging / hexid).unlink(missing_ok=True)
-
-
-@dataclass
-class _Walk:
-    """What a walk of the remote trees found missing locally, by kind."""
-
-    pending: list[tuple[bytes, int, bytes]] = field(default_factory=list)  # verified objects
-    subtrees: list[bytes] = field(default_factory=list)  # the next level to fetch
-    dirmeta: list[bytes] = field(default_factory=list)
-    links: list[bytes] = field(default_factory=list)
-    files: list[bytes] = field(default_factory=list)
-    seen: set[bytes] = field(default_factory=set)
-
-    def add_entries(self, tree: bytes, data: bytes, store: Store) -> None:
-        for mode, name, child in gitpack.decode_tree(data):
-            if child in self.seen or store.reader.exists(child):
-                continue  # present objects are complete (see the module docstring)
-            self.seen.add(child)
-            if name == DIRMETA:
-                self.dirmeta.append(child)
-                continue
-            treemeta.check_name(os.fsdecode(name), "a remote tree")
-            if mode == GIT_TREE:
-                self.subtrees.append(child)
-            elif mode == GIT_LINK:
-                self.links.append(child)
-            elif mode == GIT_FILE:
-                self.files.append(child)
-            else:
-                raise FetchError(f"Remote tree {tree.hex()} has an entry of mode {mode:o}")
-
-
-def _verified_raw(body: BinaryIO, oid: bytes, what: str) -> bytes:
-    raw = body.read(archive.MAX_GIT_OBJECT + 1)
-    archive.decode_loose(oid, raw, what)
-    return raw
 
 
 def _present_header(store: Store, hexid: str) -> bytes | None:
