@@ -33,6 +33,7 @@ def _store_and_defaults(args: argparse.Namespace, ctx: Context) -> tuple[Store, 
     sysroot = Sysroot.open(ctx.sysroot)
     deployments = sysroot.deployments()
     if ctx.osname is not None:
+        sysroot.osname(ctx.osname)  # a stateroot that does not exist is an error
         deployments = [d for d in deployments if d.osname == ctx.osname]
     if not deployments:
         return sysroot.repo, []

@@ -150,6 +150,8 @@ def _status(args: argparse.Namespace, ctx: Context) -> int:
     from layering.cli import status as status_mod  # noqa: PLC0415 - see above
 
     sysroot = _sysroot(ctx)
+    if ctx.osname is not None:
+        sysroot.osname(ctx.osname)  # `--os typo` is an error, not "(none)"
     problems: list[str] = []
     records = status_mod.collect(sysroot, ctx.osname, problems)
     for problem in problems:

@@ -359,6 +359,9 @@ CASES = (
     # the sysroot and the CLI
     Bad("sysroot-missing", ("--sysroot", "{missing}", "install", "tool"), ("{missing}",), _missing),
     Bad("unknown-stateroot", ("--os", "nosuch", "install", "tool"), ("nosuch",)),
+    # read-only verbs too: "(none)" with exit 0 hid the typo
+    Bad("unknown-stateroot-status", ("--os", "nosuch", "status"), ("'nosuch'", "os-init")),
+    Bad("unknown-stateroot-db", ("--os", "nosuch", "db", "list"), ("'nosuch'", "os-init")),
     Bad(
         "hostile-stateroot",
         ("--os", "../../etc", "install", "tool"),
