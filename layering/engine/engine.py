@@ -330,9 +330,10 @@ class Engine:
         with self.sysroot.lock():
             cur = self.current()
             infos = tuple(read_rpm_file(Path(f)) for f in files)
-            base = self.base_package_names(cur.base_commit)
+            base = read_packages(self.store, cur.base_commit)
             pkgs = [LocalPackage(i.header_sha256, i.nevra) for i in infos]
-            req = rq.add_override_replace(cur.requests, pkgs, base)
+            names, nevras = {p.name for p in base}, {p.nevra for p in base}
+            req = rq.add_override_replace(cur.requests, pkgs, names, nevras)
             change = _Change(cur.base_ref, cur.base_commit, req, local_files=infos)
             return self._realize(cur, change, opts)
 

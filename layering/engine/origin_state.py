@@ -175,16 +175,27 @@ def add_override_remove(req: Requests, names: Iterable[str], base_names: Iterabl
 
 
 def add_override_replace(
-    req: Requests, packages: Iterable[LocalPackage], base_names: Iterable[str]
+    req: Requests,
+    packages: Iterable[LocalPackage],
+    base_names: Iterable[str],
+    base_nevras: Iterable[str] = (),
 ) -> Requests:
     """override replace FILE.rpm...: each replaces the base package of the same name."""
     base = set(base_names)
+    same = set(base_nevras)
     replaced = list(req.override_replace)
     for pkg in packages:
         if pkg.name not in base:
             raise RequestError(
                 f"Package '{pkg.name}' is not in the base, so it cannot be replaced",
                 hint=f"use 'strata install' to layer {pkg.nevra}",
+            )
+        if pkg.nevra in same:
+            # it would "replace" the base's package by itself, and hide a replacement
+            # already requested behind a summary that says X -> X
+            raise RequestError(
+                f"Package '{pkg.nevra}' is the version the base already has: nothing to replace",
+                hint=f"to go back to the base's {pkg.name}, run 'strata override reset {pkg.name}'",
             )
         if pkg.name in req.override_remove:
             raise RequestError(

@@ -98,6 +98,18 @@ def test_misspelled_names_are_all_reported_with_a_suggestion(world: Scenario) ->
     ]
 
 
+def test_override_replace_by_the_base_version_is_refused(world: Scenario) -> None:
+    repos = world.workdir.parent / "repos"
+    newer = str(repos / "extra/zlib-1.2.7-19.el7_9.x86_64.rpm")
+    assert (
+        "zlib-1.2.7-18.el7.x86_64 -> zlib-1.2.7-19.el7_9.x86_64"
+        in world.strata("override", "replace", "--dry-run", newer).stdout
+    )
+    result = refused(world, "override", "replace", str(repos / "base/zlib-1.2.7-18.el7.x86_64.rpm"))
+    assert "'zlib-1.2.7-18.el7.x86_64' is the version the base already has" in result.stderr
+    assert "hint: to go back to the base's zlib, run 'strata override reset zlib'" in result.stderr
+
+
 def test_stateroot_var_keeps_the_filesystem_links(world: Scenario) -> None:
     var = world.sysroot / "ostree/deploy/centos/var"
     assert (var / "run").readlink() == Path("../run")

@@ -94,6 +94,16 @@ def test_override_replace_needs_a_base_package_of_that_name() -> None:
         add_override_replace(Requests(), [LocalPackage(SHA_A, "zsh-1-1.x86_64")], base)
 
 
+def test_override_replace_by_the_base_version_itself_is_refused() -> None:
+    replaced = add_override_replace(
+        Requests(), [LocalPackage(SHA_A, "bash-5.2-2.x86_64")], {"bash"}
+    )
+    same = LocalPackage(SHA_B, "bash-5.2-1.x86_64")
+    with pytest.raises(RequestError, match="version the base already has") as caught:
+        add_override_replace(replaced, [same], {"bash"}, {"bash-5.2-1.x86_64"})
+    assert "strata override reset bash" in str(caught.value.hint)
+
+
 def test_override_reset_by_name_or_all() -> None:
     req = Requests(override_remove=("a",), override_replace=(LocalPackage(SHA_A, "b-1-1.x86_64"),))
     assert reset_overrides(req, ["a"]).override_remove == ()
