@@ -508,8 +508,10 @@ class Engine:
         remote = [p for p in wanted if p.repo != COMMANDLINE]
         if opts.download_only:
             with self.progress.step("Downloading"), error_context("Downloading"):
-                paths, cached = fetcher.download(remote)
-            text = f"Downloaded {len(paths)} packages ({cached} already cached)."
+                paths, _imported = fetcher.download(remote)
+            text = (
+                f"Downloaded {fetcher.fetched} of {len(remote)} packages (the others were cached)."
+            )
             return Result(Outcome.DOWNLOADED, text, notices=plan.notices)
         # One durability point for everything written until the commit (package
         # imports, their refs, the layered commit): a syncfs per ref would wait on

@@ -190,6 +190,7 @@ class PackageFetcher:
         self.progress = progress
         self.cache_only = cache_only
         self.fetch_url = fetch_url
+        self.fetched = 0  # files that came over the network (not from the download cache)
 
     def _download(self, pkg: PackageRef) -> Path:
         hexdigest = sha256_hex(pkg.checksum)
@@ -211,6 +212,7 @@ class PackageFetcher:
             except (FetchError, PackageError) as err:
                 errors.append(FetchError(str(err.args[0]), hint=err.hint))
                 continue
+            self.fetched += 1
             return dest
         context = f"Downloading {pkg.nevra} from repo '{pkg.repo}'"
         if len(errors) == 1:
@@ -250,7 +252,9 @@ class PackageFetcher:
         )
 
     def download(self, packages: Sequence[PackageRef]) -> tuple[list[Path], int]:
-        """Download (and verify) what is not cached yet; for ``--download-only``."""
+        """Download (and verify) what is not cached yet; for ``--download-only``.
+        Returns the files and how many packages were already imported; ``fetched``
+        counts the files that came over the network."""
         paths, cached = [], 0
         with self.store.batch():  # the signature markers' refs move together
             for pkg in packages:
@@ -268,6 +272,7 @@ class PackageFetcher:
         Every ref the imports move (two per package, plus signature markers) moves at
         one durability point, the end of the store batch (the caller's, if it has one).
         """
+        fetched_before = self.fetched
         found: list[ImportedPackage | None] = [
             find_cached(self.store, p.checksum) for p in packages
         ]
@@ -286,7 +291,10 @@ class PackageFetcher:
                         else:
                             paths[i].unlink(missing_ok=True)
         imported = tuple(p for p in found if p is not None)
-        return Obtained(imported, len(packages) - len(todo), len(todo))
+        # a file --download-only left in the download cache counts as cached, not as
+        # downloaded (with --cache-only nothing is ever downloaded)
+        downloaded = self.fetched - fetched_before
+        return Obtained(imported, len(packages) - downloaded, downloaded)
 
     def import_file(self, path: Path, checksum: str = "") -> ImportedPackage:
         """Import one verified .rpm and index it by its file digest."""

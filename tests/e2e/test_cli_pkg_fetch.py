@@ -89,14 +89,17 @@ def test_unsigned_package_from_a_gpgcheck_repo_is_refused(world: World) -> None:
 def test_download_only_then_cache_only_without_the_repo(world: World) -> None:
     before = world.snapshot()
     out = world.strata("install", "--download-only", "tool").stdout
-    assert "Downloaded 1 packages" in out
+    assert out.startswith("Downloaded 1 of 2 packages (the others were cached)."), out
+    again = world.strata("install", "--download-only", "tool").stdout
+    assert again.startswith("Downloaded 0 of 2 packages"), "the file is in the download cache"
     assert world.snapshot() == before
     hidden = world.repo_dir.with_name("repo-hidden")
     world.repo_dir.rename(hidden)
     try:
-        world.strata("install", "--cache-only", "tool")
+        out = world.strata("install", "--cache-only", "tool").stdout
     finally:
         hidden.rename(world.repo_dir)
+    assert "Packages: 2 cached, 0 downloaded" in out, "--cache-only downloads nothing"
     assert world.status()[0]["requested-packages"] == ["signedtool", "tool"]
 
 
@@ -112,7 +115,7 @@ def test_upgrade_takes_newer_packages(world: World) -> None:
     check = world.strata("upgrade", "--check").stdout
     assert "tool.x86_64 1.0-1 -> 1.1-1" in check
     before = world.snapshot()
-    assert "Downloaded 1 packages" in world.strata("upgrade", "--download-only").stdout
+    assert "Downloaded 1 of " in world.strata("upgrade", "--download-only").stdout
     assert world.snapshot() == before
     out = world.strata("upgrade").stdout
     assert "Upgraded:\n  tool.x86_64 1.0-1 -> 1.1-1" in out
