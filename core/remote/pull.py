@@ -330,9 +330,9 @@ class _Puller:
         what = f"remote {self.remote.name!r}"
 
         def consume(body: BinaryIO) -> None:
-            decoded, content = archive.read_filez(body, oid, what)
-            self.store.objects.write_chunks(oid.hex(), content, decoded.meta)
-            self._keep(oid, OBJ_BLOB, treemeta.encode(decoded))
+            filez = archive.FilezReader(body, oid, what)
+            self.store.objects.write_chunks(oid.hex(), filez.content(), filez.meta)
+            self._keep(oid, OBJ_BLOB, filez.header)
             self._tick()
 
         self.sched.submit(f"objects/{oid.hex()[:2]}/{oid.hex()[2:]}{archive.FILEZ}", consume)

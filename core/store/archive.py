@@ -5,22 +5,25 @@ An archive repository is meant to be served as is by any web server or CDN (libo
 format, the layout git's dumb HTTP transport reads), and each regular file's bytes are a
 ``.filez`` object beside the metadata blob's name::
 
-    objects/XX/REST.filez   zstd frame of: u32 header length (big endian), header, content
+    objects/XX/REST.filez   zstd frame of: mode, uid, gid, size, xattrs (binary), content
 
-The header inside is the file's metadata blob (:mod:`core.store.treemeta`), so one
-download gives a client both what to verify the bytes against and the object's name: the
-blob's git id must equal the name, and the content's sha256 the header's. Symlinks have no
-``.filez``; their metadata blob is the whole object. Everything read from a filez or a loose
-object is checked against its id before anyone uses it, and the size a header announces
-bounds what is decompressed (no decompression bomb gets further than that).
+The object's name is its metadata blob's id (:mod:`core.store.treemeta`); the blob holds
+the content's sha256, which the client computes anyway, so the filez carries only the
+rest, in 22 bytes plus xattrs (libostree's filez carries a small binary header too): the
+client rebuilds the blob from them and the content's digest, and its git id must equal the
+name. Symlinks have no ``.filez``; their metadata blob is the whole object. Everything
+read from a filez or a loose object is checked against its id before anyone uses it, and
+the size the filez announces bounds what is decompressed (no decompression bomb gets
+further than that).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
+import stat
 import struct
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,8 +34,7 @@ import zstandard
 from core.errors import StoreError
 from core.store import gitpack, treemeta
 from core.store.gitpack import OBJ_BLOB, TYPE_NAMES
-from core.store.treemeta import Header
-from core.store.types import EntryKind
+from core.store.types import FileMeta
 
 FILEZ = ".filez"
 ZSTD_LEVEL = 9
@@ -96,74 +98,100 @@ def filez_path(objects_root: Path, hexid: str) -> Path:
     return objects_root / hexid[:2] / (hexid[2:] + FILEZ)
 
 
-def write_filez(path: Path, header: bytes, src_fd: int) -> int:
-    """Write ``header`` + the rest of ``src_fd`` as a filez at ``path`` (temp + rename).
+_META = struct.Struct(">IIIQH")  # mode, uid, gid, size, number of xattrs
+_XATTR = struct.Struct(">HI")  # name length, value length
 
-    Returns the compressed size."""
-    tmp = path.parent / f".tmp-{os.getpid()}-{path.name[:10]}"
-    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+
+def _encode_meta(meta: FileMeta, size: int) -> bytes:
+    out = [_META.pack(meta.mode, meta.uid, meta.gid, size, len(meta.xattrs))]
+    for name, value in meta.xattrs:
+        raw = name.encode("utf-8", "surrogateescape")
+        out += [_XATTR.pack(len(raw), len(value)), raw, value]
+    return b"".join(out)
+
+
+def write_filez(path: Path, meta: FileMeta, size: int, src_fd: int) -> int:
+    """Write a file object's metadata and ``size`` bytes of ``src_fd`` (from its current
+    offset) as a filez at ``path`` (temp + rename). Returns the compressed size."""
+    tmp = path.parent / f".tmp-{os.getpid()}-{threading.get_ident()}-{path.name[:10]}"
+    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=False)
     with open(tmp, "wb") as out:
         with compressor.stream_writer(out, closefd=False) as writer:
-            writer.write(struct.pack(">I", len(header)) + header)
-            while chunk := os.read(src_fd, CHUNK):
+            writer.write(_encode_meta(meta, size))
+            left = size
+            while left > 0 and (chunk := os.read(src_fd, min(CHUNK, left))):
                 writer.write(chunk)
-        size = out.tell()
+                left -= len(chunk)
+        written = out.tell()
     os.chmod(tmp, 0o444)
     os.rename(tmp, path)
-    return size
+    return written
 
 
-def read_filez(source: BinaryIO, oid: bytes, what: str) -> tuple[Header, Iterator[bytes]]:
-    """Open a filez stream: its verified header, and an iterator over its content.
+class FilezReader:
+    """A filez being read: its metadata at once, its content as a stream.
 
-    The header's git id must be ``oid``; the content is cut at the header's size and its
-    sha256 is checked when the iterator ends (ObjectCorrupt on any mismatch, so a caller
-    writes the bytes to a temp file and renames it only once the iterator is exhausted).
+    The metadata blob (the object's git id) is rebuilt from the metadata and the content's
+    sha256, so the bytes are verified against the name when :meth:`content` ends
+    (ObjectCorrupt otherwise: a caller writes them to a temp file and renames it only once
+    the iterator is exhausted). :attr:`header` is the blob, valid after that.
     """
-    reader = zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=False)
-    try:
-        prefix = _read_exact(reader, 4, what, oid)
-        (length,) = struct.unpack(">I", prefix)
-        if length > MAX_HEADER:
-            raise ObjectCorrupt(f"{what}: object {oid.hex()} has an oversized header")
-        raw_header = _read_exact(reader, length, what, oid)
-    except zstandard.ZstdError as err:
-        raise ObjectCorrupt(f"{what}: object {oid.hex()} is corrupt ({err})") from err
-    if gitpack.object_id(OBJ_BLOB, raw_header) != oid:
-        raise ObjectCorrupt(f"{what}: object {oid.hex()} does not match its id")
-    header = treemeta.decode(raw_header, f"{what}: header of {oid.hex()}")
-    if header.kind is not EntryKind.FILE:
-        raise ObjectCorrupt(f"{what}: object {oid.hex()} is not a regular file")
-    return header, _content(reader, header, oid, what)
 
+    def __init__(self, source: BinaryIO, oid: bytes, what: str) -> None:
+        self.oid = oid
+        self.what = what
+        self.reader = zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=False)
+        self.header = b""
+        try:
+            mode, uid, gid, self.size, count = _META.unpack(self._read(_META.size))
+            if count > 256 or self.size > 1 << 50:
+                raise self._corrupt("implausible metadata")
+            xattrs = []
+            for _ in range(count):
+                name_len, value_len = _XATTR.unpack(self._read(_XATTR.size))
+                if name_len > 255 or value_len > MAX_HEADER:
+                    raise self._corrupt("implausible extended attribute")
+                name = self._read(name_len).decode("utf-8", "surrogateescape")
+                xattrs.append((name, self._read(value_len)))
+        except zstandard.ZstdError as err:
+            raise self._corrupt(str(err)) from err
+        if stat.S_IFMT(mode) != stat.S_IFREG or tuple(sorted(xattrs)) != tuple(xattrs):
+            raise self._corrupt("not a regular file's metadata")
+        self.meta = FileMeta(uid, gid, mode, tuple(xattrs))
 
-def _read_exact(reader: io.RawIOBase | BinaryIO, size: int, what: str, oid: bytes) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = reader.read(size - len(data))
-        if not chunk:
-            raise ObjectCorrupt(f"{what}: object {oid.hex()} is truncated")
-        data += chunk
-    return data
+    def _corrupt(self, why: str) -> ObjectCorrupt:
+        return ObjectCorrupt(f"{self.what}: object {self.oid.hex()} is corrupt ({why})")
 
-
-def _content(reader: BinaryIO, header: Header, oid: bytes, what: str) -> Iterator[bytes]:
-    digest = hashlib.sha256()
-    left = header.size
-    try:
-        while left > 0:
-            chunk = reader.read(min(CHUNK, left))
+    def _read(self, size: int) -> bytes:
+        data = b""
+        while len(data) < size:
+            chunk = self.reader.read(size - len(data))
             if not chunk:
-                raise ObjectCorrupt(f"{what}: object {oid.hex()} is truncated")
-            left -= len(chunk)
-            digest.update(chunk)
-            yield chunk
-        if reader.read(1):
-            raise ObjectCorrupt(f"{what}: object {oid.hex()} has bytes past its size")
-    except zstandard.ZstdError as err:
-        raise ObjectCorrupt(f"{what}: object {oid.hex()} is corrupt ({err})") from err
-    if digest.hexdigest() != header.sha256:
-        raise ObjectCorrupt(f"{what}: object {oid.hex()} content does not match its sha256")
+                raise ObjectCorrupt(f"{self.what}: object {self.oid.hex()} is truncated")
+            data += chunk
+        return data
+
+    def content(self) -> Iterator[bytes]:
+        digest = hashlib.sha256()
+        left = self.size
+        try:
+            while left > 0:
+                chunk = self.reader.read(min(CHUNK, left))
+                if not chunk:
+                    raise ObjectCorrupt(f"{self.what}: object {self.oid.hex()} is truncated")
+                left -= len(chunk)
+                digest.update(chunk)
+                yield chunk
+            if self.reader.read(1):
+                raise self._corrupt("bytes past its size")
+        except zstandard.ZstdError as err:
+            raise self._corrupt(str(err)) from err
+        header = treemeta.file_header(self.meta, self.size, digest.hexdigest())
+        if gitpack.object_id(OBJ_BLOB, header) != self.oid:
+            raise ObjectCorrupt(
+                f"{self.what}: object {self.oid.hex()} does not match its id (corrupted bytes)"
+            )
+        self.header = header
 
 
 class LooseWriter(gitpack.PackWriter):

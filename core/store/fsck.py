@@ -112,8 +112,7 @@ def _check_filez(parts: StoreParts, oid: bytes, path: str) -> list[str]:
     filez = archive.filez_path(parts.objects.root, oid.hex())
     try:
         with open(filez, "rb") as source:
-            _header, content = archive.read_filez(source, oid, where)
-            for _chunk in content:
+            for _chunk in archive.FilezReader(source, oid, where).content():
                 pass
     except FileNotFoundError:
         return [f"{where}: missing from objects/"]

@@ -50,7 +50,7 @@ def pull_local(dst: Store, src: Store, names: list[str], progress: Progress) -> 
 def _copy_commit(dst: Store, src: Store, commit: str) -> None:
     oid = bytes.fromhex(commit)
     git_objects: list[tuple[bytes, int, bytes]] = []  # post-order: children first
-    files: list[tuple[bytes, int]] = []
+    files: list[tuple[bytes, int, bytes]] = []
     if not dst.reader.exists(oid):
         data = src.reader.read(oid, OBJ_COMMIT)
         tree = bytes.fromhex(commits.decode_commit(commit, data).tree)
@@ -72,7 +72,7 @@ def _collect_tree(
     src: Store,
     tree: bytes,
     out: list[tuple[bytes, int, bytes]],
-    files: list[tuple[bytes, int]],
+    files: list[tuple[bytes, int, bytes]],
     seen: set[bytes],
 ) -> None:
     if tree in seen or dst.reader.exists(tree):
@@ -86,21 +86,22 @@ def _collect_tree(
             _collect_tree(dst, src=src, tree=child, out=out, files=files, seen=seen)
         elif mode in (GIT_FILE, GIT_LINK) and child not in seen and not dst.reader.exists(child):
             seen.add(child)
+            blob = src.reader.read(child, OBJ_BLOB)
             if name != DIRMETA:
-                files.append((child, mode))
-            out.append((child, OBJ_BLOB, src.reader.read(child, OBJ_BLOB)))
+                files.append((child, mode, blob))
+            out.append((child, OBJ_BLOB, blob))
     out.append((tree, OBJ_TREE, data))
 
 
-def _copy_file(dst: Store, src: Store, oid: bytes, mode: int) -> None:
+def _copy_file(dst: Store, src: Store, oid: bytes, mode: int, blob: bytes) -> None:
+    """One file object (its metadata blob already read: pygit2 stays on one thread)."""
     hexid = oid.hex()
-    header = treemeta.decode(src.reader.read(oid, OBJ_BLOB), f"metadata blob {hexid}")
+    header = treemeta.decode(blob, f"metadata blob {hexid}")
     if mode == GIT_LINK:
         if dst.mode is RepoMode.BARE and not dst.objects.symlink_present(hexid):
             assert header.target is not None
             dst.objects.write_symlink(hexid, header.target, header.meta)
         return
-    raw_header = src.reader.read(oid, OBJ_BLOB)
     if src.mode is RepoMode.ARCHIVE:
         path = archive.filez_path(src.objects.root, hexid)
         if dst.mode is RepoMode.ARCHIVE:
@@ -110,13 +111,14 @@ def _copy_file(dst: Store, src: Store, oid: bytes, mode: int) -> None:
             os.rename(tmp, target)
             return
         with open(path, "rb") as source:
-            _header, content = archive.read_filez(source, oid, str(path))
-            dst.objects.write_chunks(hexid, content, header.meta)
+            filez = archive.FilezReader(source, oid, str(path))
+            dst.objects.write_chunks(hexid, filez.content(), filez.meta)
         return
     fd = src.objects.open_object(hexid)
     try:
         if dst.mode is RepoMode.ARCHIVE:
-            archive.write_filez(archive.filez_path(dst.objects.root, hexid), raw_header, fd)
+            path = archive.filez_path(dst.objects.root, hexid)
+            archive.write_filez(path, header.meta, header.size, fd)
         else:
             dst.objects.write_copy(hexid, fd, header.size, header.meta)
     finally:

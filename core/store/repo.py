@@ -434,8 +434,7 @@ class Store:
         if self.mode is RepoMode.ARCHIVE:
             filez = archive.filez_path(self.objects.root, found[1].hex())
             with open(filez, "rb") as source:
-                _header, content = archive.read_filez(source, found[1], str(filez))
-                return b"".join(content)
+                return b"".join(archive.FilezReader(source, found[1], str(filez)).content())
         fd = self.objects.open_object(found[1].hex())
         try:
             chunks = []
