@@ -5,7 +5,10 @@ untouched base directories keep their tree ids). Around it, the rules rpm applie
 when two packages (or a package and the base) provide one path:
 
 * identical files (content and metadata) are shared;
-* a directory that exists keeps its metadata (rpm leaves an existing directory be);
+* a directory that exists keeps its metadata, unless the new package lists it and
+  whoever placed it only made it as the parent of its files (chrony's
+  ``/etc/dhcp/dhclient.d`` before dhcp-common's ``%dir %attr(0750) /etc/dhcp``):
+  then the listed metadata wins, as rpm sets the metadata of every directory it lists;
 * two files whose rpm *colours* differ (a 32-bit and a 64-bit ELF of a multilib
   pair) are no conflict: the preferred colour wins (64-bit, rpm's ``_prefer_color``
   2 on x86_64) and the other file is left out, as rpm marks it "wrong color";
@@ -60,6 +63,7 @@ class _Owners:
     forced: set[str] = field(default_factory=set)  # NEVRAs of those packages
     _base: dict[str, str] | None = None
     _colors: dict[str, dict[str, int]] | None = None
+    _listed: dict[str, set[str]] = field(default_factory=dict)
 
     def base_owner(self, path: str) -> str | None:
         """The base package owning ``path``; the map is built on first use only."""
@@ -70,6 +74,14 @@ class _Owners:
                 for p, _ in tree_paths(h):
                     self._base.setdefault(p, label)
         return self._base.get(path)
+
+    def lists(self, label: str | None, path: str) -> bool:
+        """Whether ``label``'s header names ``path`` itself (not only files below it)."""
+        if label is None or label not in self.headers:
+            return False
+        if label not in self._listed:
+            self._listed[label] = {p for p, _ in tree_paths(self.headers[label])}
+        return path in self._listed[label]
 
     def color(self, label: str | None, path: str) -> int:
         if label is None or label not in self.headers:
@@ -97,15 +109,19 @@ def union_packages(
         _remove_files(editor, removed, kept, packages)
     current = editor.write()
     owners = _Owners(kept, {}, {nevra(h): h for h in kept}, replacefiles)
-    overlaid = []
+    overlaid: list[str] = []
     for pkg in packages:
         owners.headers[pkg.nevra] = pkg.hdr()
         if pkg.name in owners.replacefiles:
             owners.forced.add(pkg.nevra)
-        adapted, replaced = _check_and_adapt(store, current, pkg, owners)
+        adapted, replaced, claimed = _check_and_adapt(store, current, pkg, owners)
         editor = store.edit(current)
         for path in replaced:
             editor.remove(path)
+        for path, meta in claimed:
+            editor.put_dir(path, meta)
+            owners.layered[path] = pkg.nevra
+            overlaid = [_with_dir_meta(store, t, path, meta) for t in overlaid]
         editor.overlay(adapted, label=pkg.nevra)
         current = editor.write()
         overlaid.append(adapted)
@@ -134,12 +150,15 @@ def _remove_files(
 
 def _check_and_adapt(
     store: Store, current: str, pkg: ImportedPackage, owners: _Owners
-) -> tuple[str, list[str]]:
+) -> tuple[str, list[str], list[tuple[str, FileMeta]]]:
     """Raise ConflictError naming both packages; return pkg's tree adapted to the rules of
-    the module doc, and the paths of ``current`` that pkg's files replace (colours)."""
+    the module doc, the paths of ``current`` that pkg's files replace (colours), and the
+    directories of ``current`` that take pkg's metadata (it lists them; whoever made
+    them first did so only as a parent of its files)."""
     fix: list[tuple[str, FileMeta]] = []
     drop: list[str] = []
     replace: list[str] = []
+    claimed: list[tuple[str, FileMeta]] = []
     new_below = "\0"  # a directory the tree lacks: nothing below it can conflict
     for entry in store.walk(pkg.tree):
         if entry.path.startswith(new_below):
@@ -153,7 +172,8 @@ def _check_and_adapt(
             continue
         if entry.kind == EntryKind.DIR and have.kind == EntryKind.DIR:
             if have.meta != entry.meta:
-                fix.append((entry.path, have.meta))
+                claim = _claims_dir(pkg.nevra, entry.path, owners)
+                (claimed if claim else fix).append((entry.path, (have, entry)[claim].meta))
             continue
         if _same(entry, have):
             continue
@@ -179,13 +199,31 @@ def _check_and_adapt(
             "with 'strata install --force-replacefiles'",
         )
     if not fix and not drop:
-        return pkg.tree, replace
+        return pkg.tree, replace, claimed
     editor = store.edit(pkg.tree)
     for path, meta in fix:
         editor.put_dir(path, meta)
     for path in drop:
         editor.remove(path)
-    return editor.write(), replace
+    return editor.write(), replace, claimed
+
+
+def _with_dir_meta(store: Store, tree: str, path: str, meta: FileMeta) -> str:
+    """``tree`` with ``path`` (if it is a directory there) carrying ``meta``: package trees
+    overlaid earlier must agree with a directory a later package claimed."""
+    have = store.lookup(tree, path)
+    if have is None or have.kind != EntryKind.DIR or have.meta == meta:
+        return tree
+    editor = store.edit(tree)
+    editor.put_dir(path, meta)
+    return editor.write()
+
+
+def _claims_dir(label: str, path: str, owners: _Owners) -> bool:
+    """A directory a package lists wins over one whoever placed it first made only as
+    the parent of its files (rpm applies a listed directory's metadata)"""
+    placer = owners.layered.get(path) or owners.base_owner(path)
+    return owners.lists(label, path) and not owners.lists(placer, path)
 
 
 def _same(a: Entry, b: Entry) -> bool:

@@ -105,7 +105,6 @@ IGNORED = (
 )
 # Differences still open (docs/layering.md, "Real distributions"), path -> why.
 KNOWN_GAPS = {
-    "etc/dhcp": "an explicit %dir %attr(0750) loses to a parent another package made 0755",
     "var/spool/mail": "rpm re-owns an existing directory a new package lists; tmpfiles does not",
 }
 
