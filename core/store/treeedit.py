@@ -203,6 +203,20 @@ class TreeEditor:
         del items[name]
         node.labels.pop(name, None)
 
+    def is_empty_dir(self, path: str) -> bool:
+        """Whether ``path`` is a directory with nothing in it (False when it is absent or
+        not a directory)."""
+        try:
+            node, name = self._parent(path, create=False)
+        except StoreError:
+            return False
+        child = self._load(node).get(name)
+        if isinstance(child, _Node):
+            return not self._load(child)
+        if child is None or child[0] != GIT_TREE:
+            return False
+        return not self.reader.tree(child[1])[1]
+
     def exists(self, path: str) -> bool:
         try:
             node, name = self._parent(path, create=False)

@@ -134,18 +134,26 @@ def _remove_files(
     kept: Sequence[Header],
     packages: Sequence[ImportedPackage],
 ) -> None:
-    """Files of override-removed base packages go, unless a kept package owns them too."""
+    """Files of override-removed base packages go, unless a kept package owns them too;
+    then their directories that are left empty, deepest first, as ``rpm -e`` does (one
+    with anything still in it stays)."""
     still_owned = {path for h in kept for path, _ in tree_paths(h)}
     names_left = {header_name(h) for h in kept} | {p.name for p in packages}
+    directories: set[str] = set()
     for hdr in removed:
         for path, f in sorted(tree_paths(hdr), reverse=True):
-            if f.kind == pathrules.Kind.DIR or path in still_owned:
+            if path in still_owned:
                 continue
-            if editor.exists(path):
+            if f.kind == pathrules.Kind.DIR:
+                directories.add(path)
+            elif editor.exists(path):
                 editor.remove(path)
         conf = tmpfiles.conf_name(header_name(hdr))
         if header_name(hdr) not in names_left and editor.exists(conf):
             editor.remove(conf)
+    for path in sorted(directories, reverse=True):  # a/b/c before a/b
+        if editor.is_empty_dir(path):
+            editor.remove(path)
 
 
 def _check_and_adapt(

@@ -1,8 +1,9 @@
-"""What a new user runs into on real CentOS 7.9 packages: requests that cannot work.
+"""What a new user runs into on real CentOS 7.9 packages: requests that cannot work,
+and the overrides that do.
 
 Each refusal must say what is wrong and what to do, exit 1, and change no deployment.
-One base (bash + coreutils from the corpus) is composed and booted for the module; the
-corpus's ``extra/`` is the layering repository (see fixtures/centos.py).
+One base (bash + coreutils + tzdata from the corpus) is composed and booted for the
+module; the corpus's ``extra/`` is the layering repository (see fixtures/centos.py).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
     treefiles.mkdir()
     write_repo_file(treefiles / "corpus-base.repo", "corpus-base", base_repo.as_uri())
     treefile = treefiles / "treefile.yaml"
-    data = {"ref": REF, "repos": ["corpus-base"], "packages": ["bash", "coreutils"]}
+    packages = ["bash", "coreutils", "tzdata"]  # tzdata: a leaf that owns directories
+    data = {"ref": REF, "repos": ["corpus-base"], "packages": packages}
     treefile.write_text(yaml.safe_dump({**data, "releasever": "7"}))
     scenario = Scenario(work / "world", echo=False)
     scenario.strata("admin", "init-fs", str(scenario.sysroot), sysroot=False)
@@ -114,3 +116,15 @@ def test_stateroot_var_keeps_the_filesystem_links(world: Scenario) -> None:
     var = world.sysroot / "ostree/deploy/centos/var"
     assert (var / "run").readlink() == Path("../run")
     assert (var / "lock").readlink() == Path("../run/lock")
+
+
+def test_override_remove_takes_the_package_directories_too(world: Scenario) -> None:
+    """As ``rpm -e tzdata``: /usr/share/zoneinfo and its subdirectories go once empty."""
+    base = world.deployment_root()
+    assert (base / "usr/share/zoneinfo/Europe/Paris").is_file()
+    world.strata("override", "remove", "tzdata")
+    root = world.deployment_root()
+    assert not (root / "usr/share/zoneinfo").exists(), list((root / "usr/share").iterdir())
+    assert (root / "usr/share/doc").is_dir(), "directories other packages own stay"
+    world.strata("override", "reset", "tzdata")
+    assert (world.deployment_root() / "usr/share/zoneinfo/Europe/Paris").is_file()

@@ -246,3 +246,17 @@ def test_guessed_directory_metadata_yields_to_overlaid_trees(tmp_path: Path) -> 
     explicit.put_dir("", FileMeta.directory(0o755))  # said on purpose: a clash is a conflict
     with pytest.raises(ConflictError, match="directory metadata"):
         explicit.overlay(pkg, label="pkg")
+
+
+def test_is_empty_dir_sees_stored_and_edited_directories(tmp_path: Path) -> None:
+    store = Store.init(tmp_path / "repo")
+    base = _commit(
+        store, tmp_path, "base", D({"a": D({"b": D({}), "c": D({"f": F(b"f")})}), "g": F(b"g")})
+    )
+    editor = store.edit(base)
+    assert editor.is_empty_dir("a/b"), "stored, never loaded"
+    assert not editor.is_empty_dir("a/c") and not editor.is_empty_dir("a")
+    assert not editor.is_empty_dir("g") and not editor.is_empty_dir("a/missing")
+    assert not editor.is_empty_dir("no/such/parent")
+    editor.remove("a/c/f")
+    assert editor.is_empty_dir("a/c"), "emptied by this edit"
