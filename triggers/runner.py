@@ -289,10 +289,8 @@ class _Pipes:
         self.reading = True
 
     def step(self, wait: float) -> None:
-        """Move what is ready within ``wait`` seconds (or just wait once output ended)."""
-        if not self.reading:
-            time.sleep(wait)
-            return
+        """Move what is ready within ``wait`` seconds (the caller waits for the process
+        once the output has ended)."""
         for key, _ in self.selector.select(wait):
             if key.fileobj is self.stdout:
                 self._read()
@@ -337,7 +335,12 @@ def _pump(
                 return bytes(pipes.output), True, None
             if (exceeded := watchdog.check()) is not None:
                 return bytes(pipes.output), False, exceeded
-            pipes.step(min(POLL_SECONDS, deadline - now))
+            wait = min(POLL_SECONDS, deadline - now)
+            if pipes.reading:
+                pipes.step(wait)
+            else:  # output closed: return the moment bwrap exits, not at the next poll
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=wait)
     finally:
         pipes.close()
     return bytes(pipes.output), False, None
