@@ -198,7 +198,7 @@ def test_simulate_reboot_applies_tmpfiles_to_the_shared_var(tmp_path: Path) -> N
     assert os.readlink(var / "lib" / "link") == "/usr/bin/tool"
     assert (var / "lib" / "keep").is_dir()
     assert os.listdir(d.path / "var") == []  # the deployment's own var stays empty
-    assert sysroot.last_tmpfiles.created == ("/var/lib/svc", "/var/lib/link")
+    assert sysroot.last_tmpfiles.created == ("/var/lib/link", "/var/lib/svc")  # path order
 
 
 def test_rollback_swaps_the_first_two(tmp_path: Path) -> None:
