@@ -178,11 +178,27 @@ def copy(url: str, stream: BinaryIO, sink: Callable[[bytes], object], speed: Spe
         raise FetchError(f"cannot fetch {url}: {_describe(err)}", hint=hint) from err
 
 
-def read_url(url: str, *, speed: Speed = DEFAULT_SPEED) -> bytes:
-    """The whole content of a (small) URL, e.g. a ``repomd.xml``."""
+MAX_SMALL = 64 << 20  # bytes: no repomd.xml comes near; a mirror sending more is broken
+
+
+def read_url(url: str, *, speed: Speed = DEFAULT_SPEED, limit: int = MAX_SMALL) -> bytes:
+    """The whole content of a small URL (a ``repomd.xml``), held in memory: at most
+    ``limit`` bytes, so an endless answer cannot exhaust memory."""
     parts: list[bytes] = []
+    size = 0
+
+    def keep(chunk: bytes) -> None:
+        nonlocal size
+        size += len(chunk)
+        if size > limit:
+            raise FetchError(
+                f"cannot fetch {url}: more than {limit} bytes for a metadata file",
+                hint="the mirror is broken or hostile; check the repo's baseurl or mirrors",
+            )
+        parts.append(chunk)
+
     with open_url(url, timeout=speed.timeout) as stream:
-        copy(url, stream, parts.append, speed)
+        copy(url, stream, keep, speed)
     return b"".join(parts)
 
 

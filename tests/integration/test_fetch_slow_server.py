@@ -85,3 +85,9 @@ def test_malformed_speed_settings_name_the_file_and_line(
         read_repo_files(tmp_path, {})
     assert needle in str(caught.value)
     assert f"{tmp_path / 'r.repo'}:3" in str(caught.value)
+
+
+def test_an_endless_metadata_answer_is_cut_at_the_limit(tmp_path: Path) -> None:
+    with serve_slowly(interval=0) as url, pytest.raises(FetchError) as caught:
+        read_url(url + "repodata/repomd.xml", limit=64 << 10)
+    assert f"cannot fetch {url}repodata/repomd.xml: more than" in str(caught.value)
