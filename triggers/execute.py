@@ -72,7 +72,7 @@ def _failure(script: Script, result: SandboxResult, timeout: float) -> TriggerEr
             hint="the script may wait for input or the network; override it if it is known-bad",
         )
     else:
-        hint = (
+        hint = script.fix_hint or (
             "the script ran offline in a sandbox of the new tree: fix or drop the "
             "package, or override the script if it is known to fail there"
         )

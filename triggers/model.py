@@ -32,6 +32,8 @@ class Script:
     ``arg`` holds rpm's numeric arguments ($1, $2): 1 for an install.
     ``stdin`` lists the paths a file trigger is fed, one per line.
     ``trigger_of`` names the package that set an old-style trigger off.
+    ``fix_hint`` says what to do when it fails, for a script no package ships (a
+    treefile's postprocess line); empty: the advice for a package's script.
     """
 
     package: str
@@ -43,6 +45,7 @@ class Script:
     nevra: str = ""
     trigger_of: str = ""
     priority: int = 0
+    fix_hint: str = ""
 
     @property
     def label(self) -> str:

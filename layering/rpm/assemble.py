@@ -300,7 +300,9 @@ def _postprocess_scripts(lines: Sequence[str]) -> tuple[Script, ...]:
             kind=ScriptKind.POSTTRANS,
             interp=("/bin/sh",),
             body=line,
-            nevra=f"postprocess[{i}]",
+            nevra=f"line {i + 1} of the treefile's postprocess",
+            fix_hint="fix that postprocess line of the treefile: it runs with /bin/sh, "
+            "offline, in a sandbox of the composed tree",
         )
         for i, line in enumerate(lines)
     )

@@ -135,10 +135,14 @@ def test_unchanged_compose_downloads_nothing(tmp_path: Path) -> None:
 
 
 def test_failing_postprocess_moves_no_ref(repo_url: str, tmp_path: Path) -> None:
-    treefile = write_treefile(tmp_path / "tf", repo_url, postprocess=["echo broken >&2; exit 4"])
+    lines = ["true", "echo broken >&2; exit 4"]
+    treefile = write_treefile(tmp_path / "tf", repo_url, postprocess=lines)
     store = Store.init(tmp_path / "repo")
     result = strata("compose", "tree", "--repo", str(tmp_path / "repo"), str(treefile))
     assert result.returncode == 1
-    assert "postprocess" in result.stderr
+    assert "line 2 of the treefile's postprocess failed with exit status 4" in result.stderr
     assert "broken" in result.stderr
+    # the line is the treefile's, not a package's: no advice to drop a package
+    assert "hint: fix that postprocess line of the treefile" in result.stderr
+    assert "drop the package" not in result.stderr
     assert REF not in store.refs()  # package caches may stay; the ref must not move
