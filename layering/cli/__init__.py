@@ -66,11 +66,29 @@ def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
 VERB_MODULES: tuple[ModuleType, ...] = (store, remote, compose, admin, pkg, kargs, db)
 
 
+class _Version(argparse.Action):
+    """``strata --version``: the installed package's version (read only when asked)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object) -> None:
+        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+        try:
+            text = version("strata")
+        except PackageNotFoundError:
+            text = "unknown (not installed as a package)"
+        print(f"strata {text}")
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="strata",
         description="Hybrid image/package system for immutable Linux hosts.",
     )
+    parser.add_argument("--version", action=_Version)
     _add_globals(parser, suppress=False)
     common = argparse.ArgumentParser(add_help=False)
     _add_globals(common, suppress=True)

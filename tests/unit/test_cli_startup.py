@@ -29,3 +29,15 @@ def test_building_the_parser_loads_no_verb_implementation() -> None:
     )
     loaded = set(json.loads(proc.stdout))
     assert sorted(loaded & set(HEAVY)) == []
+
+
+def test_version_prints_the_package_version_and_exits_0() -> None:
+    from importlib.metadata import version  # noqa: PLC0415 - this test only
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "layering.cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"strata {version('strata')}\n", "")
