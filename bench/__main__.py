@@ -5,7 +5,9 @@ the 50k one when it is already cached (``--full`` builds it); the other scenario
 on 10k. ``--full`` (``make bench FULL=1``): install-one on 10k, 50k and 100k, the
 other scenarios on 10k and 100k. Rounds: 5 on 10k, 3 on larger bases (copying a
 100k-file sysroot per round is what takes the time). The first run builds the
-bases (minutes at 100k); later runs find them in ``.cache/bench``.
+bases (minutes at 100k); later runs find them in ``.cache/bench``. compose-centos
+(bench/compose_bench.py) needs no base: it composes the CentOS corpus's base, when
+the corpus is there, in as many rounds as the larger bases.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import subprocess
 import sys
 import time
 
-from bench import bases, scenarios
+from bench import bases, compose_bench, scenarios
 from bench.report import Row, machine, markdown_table, save, size_label, text_table
 from bench.scenarios import Bench, Runs
 
 SIZES_FULL = (10_000, 50_000, 100_000)
-SCENARIOS = ("install-one", "install-ten", "uninstall", "rebase", "disk")
+SCENARIOS = ("install-one", "install-ten", "uninstall", "rebase", "disk", "compose-centos")
+ON_BASES = frozenset(SCENARIOS) - {"compose-centos"}  # the scenarios that need a bench base
 
 
 def _sizes(full: bool, only: list[int] | None) -> list[int]:
@@ -41,6 +44,10 @@ def run_all(bench: Bench, sizes: list[int], only: set[str], *, full: bool = Fals
     """install-one on every base; the other scenarios on the smallest (and, with
     ``full``, the largest) base; disk likewise on the largest only with ``full``."""
     rows: list[Row] = []
+    if "compose-centos" in only:
+        rows += compose_centos_rows(bench)
+    if not only & ON_BASES:
+        return rows
     built = {n: bases.get_base(n) for n in sizes}
     per_base: dict[int, Runs] = {}
     if "install-one" in only:
@@ -66,6 +73,19 @@ def run_all(bench: Bench, sizes: list[int], only: set[str], *, full: bool = Fals
         print("disk", flush=True)
         rows += scenarios.disk(bench, built[max(sizes) if full else min(sizes)])
     return rows
+
+
+def compose_centos_rows(bench: Bench) -> list[Row]:
+    """The CentOS base composed by Strata and by dnf + ostree; skipped without the corpus."""
+    corpus = compose_bench.corpus()
+    if corpus is None:
+        print("compose-centos skipped: the CentOS corpus is absent", flush=True)
+        return [compose_bench.skip_row()]
+    print("compose-centos (CentOS 7.9 bash + coreutils)", flush=True)
+    if shutil.which("dnf") is None or shutil.which("ostree") is None:
+        raise SystemExit("compose-centos needs dnf and ostree (make setup installs them)")
+    runs, same, count = compose_bench.compose_centos(bench, corpus)
+    return compose_bench.compose_rows(runs, same, count)
 
 
 def solver_rows(packages: int) -> list[Row]:
