@@ -17,11 +17,13 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 MARKER = ".strata-scratch"
 SUFFIX = ".scratch"  # every scratch directory's name ends so, marked yet or not
+_RMDIR_THREADS = 16
 
 
 @contextmanager
@@ -52,9 +54,20 @@ def scratch_dir(parent: Path, prefix: str, *, own_tempfiles: bool = False) -> It
     finally:
         tempfile.tempdir = previous
         try:
-            shutil.rmtree(path, ignore_errors=True)
+            remove_tree(path)
         finally:
             os.close(fd)
+
+
+@contextmanager
+def temp_dir(parent: Path, prefix: str) -> Iterator[Path]:
+    """A private directory under ``parent`` (a scratch directory), removed after the
+    block by :func:`remove_tree`: for a checkout of a whole tree."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        yield path
+    finally:
+        remove_tree(path)
 
 
 def creating(parent: Path) -> AbstractContextManager[None]:
@@ -107,8 +120,55 @@ def _sweep(parent: Path) -> list[str]:
             os.close(fd)
             continue
         try:
-            shutil.rmtree(path, ignore_errors=True)
+            remove_tree(path)
             removed.append(name)
         finally:
             os.close(fd)
     return removed
+
+
+def remove_tree(path: Path) -> None:
+    """``rm -rf path``, its directories removed many at a time; errors ignored.
+
+    Removing a directory can wait on the disk (here ~2 ms each on ext4 mounted with
+    ``discard``: a checkout of a base's 1,500 directories took 3 s to remove one by one)
+    while files go at once, so the directories of each depth, deepest first, are
+    removed by a pool of threads (``os.rmdir`` releases the GIL): the waits overlap.
+    Whatever is left (an unreadable corner) goes by :func:`shutil.rmtree`.
+    """
+    if not os.path.lexists(path):
+        return
+    levels: dict[int, list[str]] = {}
+    for top, dirs, files, dfd in os.fwalk(path):  # errors below the top: left to rmtree
+        for name in files:
+            with contextlib.suppress(OSError):
+                os.unlink(name, dir_fd=dfd)
+        for name in dirs:
+            # fwalk does not descend into symlinks to directories; they are links to unlink
+            with contextlib.suppress(OSError):
+                if os.path.islink(os.path.join(top, name)):
+                    os.unlink(name, dir_fd=dfd)
+                    continue
+            levels.setdefault(top.count(os.sep), []).append(os.path.join(top, name))
+    if levels:
+        with ThreadPoolExecutor(max_workers=_RMDIR_THREADS) as pool:
+            for depth in sorted(levels, reverse=True):
+                list(pool.map(_rmdir, levels[depth]))
+    if os.path.lexists(path):
+        _open_up(path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _open_up(path: Path) -> None:
+    """Make what is left writable by its owner (a 0555 directory a checkout made)."""
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o700)
+    for top, dirs, _files in os.walk(path):
+        for name in dirs:
+            with contextlib.suppress(OSError):
+                os.chmod(os.path.join(top, name), 0o700, follow_symlinks=False)
+
+
+def _rmdir(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.rmdir(path)

@@ -20,8 +20,12 @@ from core.store.types import Entry, EntryKind
 
 DIRMETA = DIRMETA_NAME.encode()
 
-# (git mode, name bytes, 20-byte id), git order, the dirmeta entry excluded
+# (git mode, name bytes, 20-byte id), git order, the dirmeta entry excluded; callers
+# never change one (decoded trees are shared through ObjectReader's cache)
 TreeItems = list[tuple[int, bytes, bytes]]
+# Decoded trees kept: path lookups decode the same top directories again and again (the
+# union looks up every path of every package in the tree being built).
+TREE_CACHE = 8192
 
 
 class ObjectReader:
@@ -29,10 +33,12 @@ class ObjectReader:
         self.repo = repo
         self.writer = writer
         self._headers: dict[bytes, Header] = {}
+        self._trees: dict[bytes, tuple[bytes | None, TreeItems]] = {}
 
     def reopen(self) -> None:
         """A fresh libgit2 handle: after packs were deleted, the old one still maps them."""
         self.repo = pygit2.Repository(self.repo.path)
+        self._trees.clear()
 
     def read(self, oid: bytes, expect: int | None = None) -> bytes:
         found: tuple[int, bytes] | None = None
@@ -80,7 +86,17 @@ class ObjectReader:
         return found
 
     def tree(self, oid: bytes) -> tuple[bytes | None, TreeItems]:
-        """(dirmeta blob id, other entries) of a tree; names are checked for hostility."""
+        """(dirmeta blob id, other entries) of a tree; names are checked for hostility.
+        Trees are content-addressed, so a decoded one is kept (up to TREE_CACHE)."""
+        found = self._trees.get(oid)
+        if found is None:
+            found = self._decode_tree(oid)
+            if len(self._trees) >= TREE_CACHE:
+                self._trees.clear()
+            self._trees[oid] = found
+        return found
+
+    def _decode_tree(self, oid: bytes) -> tuple[bytes | None, TreeItems]:
         dirmeta: bytes | None = None
         items: TreeItems = []
         for mode, name, child in gitpack.decode_tree(self.read(oid, OBJ_TREE)):

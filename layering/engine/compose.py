@@ -126,8 +126,20 @@ def input_hash(treefile: Treefile, packages: Sequence[ImportedPackage]) -> str:
 
 
 def compose_tree(store: Store, treefile: Treefile, *, progress: Progress) -> ComposeResult:
-    """Compose ``treefile`` into ``store`` and move its ref; see the module doc."""
+    """Compose ``treefile`` into ``store`` and move its ref; see the module doc.
+
+    One store batch for the whole compose: the imports' objects go into one pack and
+    every ref (two per imported package, the treefile's) moves at one ``syncfs`` at the
+    end, instead of a pack, a ``syncfs`` and now and then a pack consolidation per package.
+    """
     repos = repos_for(treefile)
+    with store.batch():
+        return _compose(store, treefile, repos, progress)
+
+
+def _compose(
+    store: Store, treefile: Treefile, repos: tuple[RepoConfig, ...], progress: Progress
+) -> ComposeResult:
     tmp_parent = store.path / "tmp"
     sweep(tmp_parent)  # scratch dirs of crashed commands (live ones are locked, kept)
     with scratch_dir(tmp_parent, "compose-", own_tempfiles=True) as work:

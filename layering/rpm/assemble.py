@@ -29,6 +29,7 @@ from pathlib import Path
 from core.errors import PackageError, error_context
 from core.faults import fault_point
 from core.progress import Progress
+from core.scratch import temp_dir
 from core.store import FileMeta, Store, TreeEditor
 from layering.rpm import passwd, users, varstate
 from layering.rpm.headers import RPMDB_DIR, Header, checkout_rpmdb, nevra, read_rpmdb
@@ -262,7 +263,9 @@ def _run_scripts(
         if base_root is None or not base_root.is_dir():
             base_root = cached_checkout(store, store.resolve(over_base))
         lowers = (_delta_tree(store, job.base.tree, tree, adapted), base_root)
-    with tempfile.TemporaryDirectory(prefix="scripts-", dir=job.workdir) as tmp:
+    # a checkout of the whole tree when composing: removing its directories is slow
+    # one by one on some disks, temp_dir removes them many at a time
+    with temp_dir(job.workdir, "scripts-") as tmp:
         lower = Path(tmp) / "lower"
         upper = Path(tmp) / "upper"
         var = Path(tmp) / "var"

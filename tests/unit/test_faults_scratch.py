@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.scratch import SUFFIX, creating, scratch_dir, sweep
+from core.scratch import SUFFIX, creating, remove_tree, scratch_dir, sweep, temp_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,3 +93,35 @@ def test_own_tempfiles_keeps_python_temp_files_inside_the_scratch_dir(tmp_path: 
         assert Path(inner).parent == work / "tmp"
     assert tempfile.gettempdir() == before
     assert list(tmp_path.iterdir()) == []
+
+
+def test_remove_tree_takes_everything_and_never_follows_a_link(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    (outside / "keep").mkdir(parents=True)
+    (outside / "keep" / "file").write_text("kept")
+    tree = tmp_path / "tree"
+    for n in range(20):  # several depths, many directories per depth
+        deep = tree / f"d{n}" / "a" / "b"
+        deep.mkdir(parents=True)
+        (deep / "f").write_text("x")
+    (tree / "d0" / "to-outside").symlink_to(outside / "keep")
+    (tree / "d1" / "dangling").symlink_to(tmp_path / "nowhere")
+    (tree / "d2" / "a").chmod(0o555)  # a read-only directory, as a checkout makes
+    (tree / "d3" / "a" / "b").chmod(0o500)
+    remove_tree(tree)
+    assert not os.path.lexists(tree)
+    assert (outside / "keep" / "file").read_text() == "kept"
+    remove_tree(tree)  # absent: nothing to do, no error
+
+
+def test_temp_dir_is_removed_after_the_block_even_on_error(tmp_path: Path) -> None:
+    made = []
+    try:
+        with temp_dir(tmp_path, "scripts-") as path:
+            made.append(path)
+            (path / "lower" / "usr").mkdir(parents=True)
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert made and made[0].parent == tmp_path and made[0].name.startswith("scripts-")
+    assert not made[0].exists()
