@@ -388,11 +388,15 @@ class Engine:
             return Result(outcome, text)
         with self.progress.step("Staging"):
             deployment = self.sysroot.deploy(self.osname, change.base_commit, origin)
+        same_base = base_pair[0] == base_pair[1]
         text = render_changes(
             layered_before=before,
             layered_after=(),
             base=base_pair,
             base_diff=self._base_diff(base_pair),
+            restored_base=(*cur.layer.removed, *cur.layer.replaced)
+            if cur.layer and same_base
+            else (),
         )
         return Result(Outcome.DEPLOYED, text, deployment)
 
@@ -467,6 +471,9 @@ class Engine:
             tx=tx,
             base_pair=(cur.base_commit, change.base_commit),
             layered_before=cur.layer.layered if cur.layer else (),
+            removed_before=cur.layer.removed if cur.layer else (),
+            replaced_before=cur.layer.replaced if cur.layer else (),
+            replacements_before=tuple(p.nevra for p in cur.requests.override_replace),
             origin=origin_for(change.base_ref, change.requests, cur.deployment.origin),
             inputhash=inputhash(
                 base_commit=change.base_commit,

@@ -151,6 +151,11 @@ class LayerPlan:
     origin: Origin
     inputhash: str
     notices: tuple[str, ...]
+    # the overrides of the deployment built on: the summary names what changed, not
+    # every standing override again
+    removed_before: tuple[str, ...] = ()  # base NEVRAs removed
+    replaced_before: tuple[str, ...] = ()  # base NEVRAs replaced
+    replacements_before: tuple[str, ...] = ()  # NEVRAs of the local replacements
 
     def transaction_text(self) -> str:
         return render_transaction(
@@ -172,13 +177,21 @@ class LayerPlan:
                 base_diff=base_diff,
                 deployed=False,
             )
+        replaced = [(old, p.nevra) for old, p in self.tx.replace]
+        restored: list[str] = []
+        if self.base_pair[0] == self.base_pair[1]:  # on a new base, its diff says it all
+            overridden = {*self.tx.remove, *(old for old, _ in replaced)}
+            restored = [
+                n for n in (*self.removed_before, *self.replaced_before) if n not in overridden
+            ]
         return render_changes(
             layered_before=self.layered_before,
             layered_after=[p.nevra for p in self.tx.install],
             base=self.base_pair,
             base_diff=base_diff,
-            removed_base=self.tx.remove,
-            replaced_base=[(old, p.nevra) for old, p in self.tx.replace],
+            removed_base=[n for n in self.tx.remove if n not in self.removed_before],
+            replaced_base=[(o, n) for o, n in replaced if n not in self.replacements_before],
+            restored_base=restored,
             notices=self.notices,
             details=details,
         )

@@ -49,12 +49,15 @@ def render_changes(
     base: tuple[str, str] | None = None,
     removed_base: Iterable[str] = (),
     replaced_base: Iterable[tuple[str, str]] = (),
+    restored_base: Iterable[str] = (),
     notices: Sequence[str] = (),
     details: Sequence[str] = (),
     base_diff: PackageDiff | None = None,
     deployed: bool = True,
 ) -> str:
-    """The summary after a deployment was staged: added/removed packages and the hint."""
+    """The summary after a deployment was staged: added/removed packages, the base
+    packages this operation removed, replaced or restored (overrides already in force are
+    not repeated), and the hint."""
     lines = list(notices)
     if base is not None and base[0] != base[1]:
         lines.append(f"Base: {base[0][:12]} -> {base[1][:12]}")
@@ -74,6 +77,10 @@ def render_changes(
     if replaced:
         lines.append("Replaced base packages:")
         lines += [f"  {arrow(old, new)}" for old, new in replaced]
+    restored = sorted(set(restored_base))
+    if restored:
+        lines.append("Restored base packages:")
+        lines += [f"  {n}" for n in restored]
     lines += details
     if deployed:
         lines.append(REBOOT_HINT)

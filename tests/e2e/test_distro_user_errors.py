@@ -122,9 +122,14 @@ def test_override_remove_takes_the_package_directories_too(world: Scenario) -> N
     """As ``rpm -e tzdata``: /usr/share/zoneinfo and its subdirectories go once empty."""
     base = world.deployment_root()
     assert (base / "usr/share/zoneinfo/Europe/Paris").is_file()
-    world.strata("override", "remove", "tzdata")
+    removed = world.strata("override", "remove", "tzdata").stdout
+    assert "Removed base packages:\n  tzdata-2020d-2.el7.noarch\n" in removed
     root = world.deployment_root()
     assert not (root / "usr/share/zoneinfo").exists(), list((root / "usr/share").iterdir())
     assert (root / "usr/share/doc").is_dir(), "directories other packages own stay"
-    world.strata("override", "reset", "tzdata")
+    # the summary names what this operation changed, not the overrides in force
+    uninstalled = world.strata("uninstall", "gnupg2").stdout
+    assert "gnupg2-2.0.22-5.el7_5.x86_64" in uninstalled and "tzdata" not in uninstalled
+    reset = world.strata("override", "reset", "tzdata").stdout
+    assert "Restored base packages:\n  tzdata-2020d-2.el7.noarch\n" in reset
     assert (world.deployment_root() / "usr/share/zoneinfo/Europe/Paris").is_file()

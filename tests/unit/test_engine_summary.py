@@ -74,3 +74,14 @@ def test_rebase_summary_lists_base_changes_apart_from_layered_ones() -> None:
         "    libhello-1.0-1.x86_64",
         REBOOT_HINT,
     ]
+
+
+def test_restored_base_packages_have_their_section() -> None:
+    text = render_changes(
+        layered_before=[], layered_after=[], restored_base=["tzdata-2020d-2.el7.noarch"]
+    )
+    assert text.splitlines() == [
+        "Restored base packages:",
+        "  tzdata-2020d-2.el7.noarch",
+        "Run 'reboot' to start using it.",
+    ]
