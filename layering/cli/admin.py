@@ -112,7 +112,7 @@ def _undeploy(args: argparse.Namespace, ctx: Context) -> int:
 
 def _cleanup(args: argparse.Namespace, ctx: Context) -> int:
     for removed in _open(ctx).cleanup(pending=args.pending, rollback=args.rollback):
-        _out(f"Deleted deployment {removed}")
+        _out(f"Removed deployment {removed}")
     return 0
 
 

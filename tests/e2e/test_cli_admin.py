@@ -107,7 +107,7 @@ def test_the_sysroot_lifecycle(sysroot: Path) -> None:
     assert refused.returncode == 1 and "booted" in refused.stderr
     ok("admin", "undeploy", "1", sysroot=sysroot)
     assert [d["checksum"] for d in status(sysroot)] == [v2]
-    ok("admin", "cleanup", sysroot=sysroot)
+    assert ok("admin", "cleanup", "--rollback", sysroot=sysroot) == "", "nothing to remove"
     assert [d["checksum"] for d in status(sysroot)] == [v2]
 
 
