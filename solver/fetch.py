@@ -202,9 +202,13 @@ def read_url(url: str, *, speed: Speed = DEFAULT_SPEED, limit: int = MAX_SMALL) 
     return b"".join(parts)
 
 
-def fetch(url: str, dest: Path, *, checksum: str = "", speed: Speed = DEFAULT_SPEED) -> Path:
+def fetch(
+    url: str, dest: Path, *, checksum: str = "", speed: Speed = DEFAULT_SPEED, size: int = 0
+) -> Path:
     """Copy ``url`` to ``dest`` (temp file + rename), verifying ``checksum`` when given.
 
+    ``size`` (when not 0) is what the metadata promises: the transfer stops at the first byte
+    past it, so a hostile mirror cannot fill the disk before the checksum is compared.
     On any failure ``dest`` is left as it was and ``FetchError`` names the URL.
     """
     algo, expected = parse_checksum(checksum) if checksum else ("sha256", "")
@@ -214,8 +218,17 @@ def fetch(url: str, dest: Path, *, checksum: str = "", speed: Speed = DEFAULT_SP
     try:
         h = hashlib.new(algo)
         with os.fdopen(fd, "wb") as out, open_url(url, timeout=speed.timeout) as stream:
+            received = 0
 
             def sink(chunk: bytes) -> None:
+                nonlocal received
+                received += len(chunk)
+                if size and received > size:
+                    raise FetchError(
+                        f"cannot fetch {url}: more than the {size} bytes its metadata states",
+                        hint="the mirror is broken or hostile, or the metadata is stale; "
+                        "refresh it (`strata cleanup --repomd`) and try again",
+                    )
                 h.update(chunk)
                 out.write(chunk)
 

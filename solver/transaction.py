@@ -122,6 +122,7 @@ def package_ref(s: solv.XSolvable, inp: PoolInput) -> PackageRef:
         gpgcheck=source.gpgcheck,
         gpgkeys=source.gpgkeys,
         speed=source.speed,
+        size=s.lookup_num(solv.SOLVABLE_DOWNLOADSIZE),
         mirrors=tuple(_join_url(m, location) for m in source.mirrors)
         if location and not mediabase
         else (),

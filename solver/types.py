@@ -58,6 +58,8 @@ class PackageRef:
     gpgkeys: tuple[str, ...] = ()
     mirrors: tuple[str, ...] = ()  # the same file at the repo's other mirrors, in order
     speed: Speed = Speed()  # its repo's timeout= and minrate=
+    size: int = 0  # bytes of the .rpm as the metadata states (0: not stated); a mirror sending
+    # more is cut off there, so a hostile one cannot fill the disk before the digest is checked
 
     @property
     def urls(self) -> tuple[str, ...]:

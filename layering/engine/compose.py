@@ -100,7 +100,7 @@ def _obtain(
                 imported.append(cached)
                 continue
             dest = download / download_name(pkg)  # never a name from the metadata
-            fetch(pkg.location, dest, checksum=pkg.checksum, speed=pkg.speed)
+            fetch(pkg.location, dest, checksum=pkg.checksum, speed=pkg.speed, size=pkg.size)
             check_identity(pkg, dest, pkg.location)
             fault_point("compose-after-fetch")
             if pkg.gpgcheck:

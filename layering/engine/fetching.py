@@ -207,7 +207,7 @@ class PackageFetcher:
         errors: list[FetchError] = []
         for url in pkg.urls:  # the mirror that served the metadata first, then the others
             try:
-                self.fetch_url(url, dest, checksum=pkg.checksum, speed=pkg.speed)
+                self.fetch_url(url, dest, checksum=pkg.checksum, speed=pkg.speed, size=pkg.size)
                 check_identity(pkg, dest, url)
             except (FetchError, PackageError) as err:
                 errors.append(FetchError(str(err.args[0]), hint=err.hint))

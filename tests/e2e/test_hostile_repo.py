@@ -1,8 +1,9 @@
-"""A hostile mirror: metadata whose package name is a path, or names another package.
+"""A hostile mirror: metadata whose package name is a path, names another package, or
+states a size smaller than the file it then sends.
 
-The repository uses sha1 checksums (so no SHA-256 names the download). Neither
-case may write a file outside the cache, keep the download, or show the name in
-``status --json``; both exit 1 naming the problem, with nothing changed.
+The repository uses sha1 checksums (so no SHA-256 names the download). No case may
+write a file outside the cache, keep the download, or show the name in
+``status --json``; each exits 1 naming the problem, with nothing changed.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from tests.e2e.test_bad_input import repo_file
 pytestmark = [needs_bwrap, needs_rpmbuild]
 
 
-def hostile_repo(tmp: Path, name: str) -> Path:
-    """The tool package in a sha1 repo whose primary.xml calls it ``name``."""
+def hostile_repo(tmp: Path, name: str, size: int | None = None) -> Path:
+    """The tool package in a sha1 repo whose primary.xml calls it ``name`` (and states
+    ``size`` bytes for its .rpm when given)."""
     repo = tmp / "hostile-repo"
     repo.mkdir()
     shutil.copy(layer_rpms()["tool"], repo)
@@ -36,6 +38,8 @@ def hostile_repo(tmp: Path, name: str) -> Path:
     primary = repo / "repodata" / "primary.xml.gz"
     text = gzip.decompress(primary.read_bytes())
     text = text.replace(b"<name>tool</name>", f"<name>{name}</name>".encode())
+    if size is not None:
+        text = re.sub(rb'<size package="\d+"', f'<size package="{size}"'.encode(), text)
     packed = gzip.compress(text, mtime=0)
     primary.write_bytes(packed)
     repomd = repo / "repodata" / "repomd.xml"
@@ -59,8 +63,9 @@ def hostile_repo(tmp: Path, name: str) -> Path:
     [
         ("../../../../{outside}/PWNED", "whose name is '../../../../"),
         ("toolx", "is not the package the metadata of repo 'layer' describes"),
+        ("tool", "more than the 100 bytes its metadata states"),
     ],
-    ids=["path-as-name", "another-package"],
+    ids=["path-as-name", "another-package", "larger-than-stated"],
 )
 def test_metadata_cannot_choose_a_path_or_a_package(
     name: str, says: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
@@ -69,7 +74,7 @@ def test_metadata_cannot_choose_a_path_or_a_package(
     outside.mkdir()
     name = name.replace("{outside}", str(outside).lstrip("/"))
     box = Box.copy_of(template(tmp_path_factory.getbasetemp(), Kind.BASE), tmp_path / "box")
-    repo = hostile_repo(tmp_path, name)
+    repo = hostile_repo(tmp_path, name, size=100 if name == "tool" else None)
     repo_file(lambda box, tmp: repo.as_uri())(box, tmp_path)
     before = snapshot(box)
     result = box.strata("install", "tool", expect=None)

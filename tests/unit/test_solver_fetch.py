@@ -29,6 +29,17 @@ def test_checksum_mismatch_leaves_nothing_behind(tmp_path: Path) -> None:
     assert list(out.iterdir()) == []
 
 
+def test_more_than_the_stated_size_is_cut_off(tmp_path: Path) -> None:
+    src = tmp_path / "pkg.rpm"
+    src.write_bytes(b"x" * 100_000)
+    out = tmp_path / "out"
+    with pytest.raises(FetchError) as caught:
+        fetch(f"file://{src}", out / "pkg.rpm", size=1000)
+    assert "more than the 1000 bytes its metadata states" in str(caught.value)
+    assert list(out.iterdir()) == []
+    assert fetch(f"file://{src}", out / "pkg.rpm", size=100_000).stat().st_size == 100_000
+
+
 def test_mismatch_does_not_clobber_an_existing_file(tmp_path: Path) -> None:
     src = tmp_path / "new"
     src.write_bytes(b"new")
