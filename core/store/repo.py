@@ -447,7 +447,10 @@ class Store:
     def walk(self, rev_or_tree: str, path: str = "") -> Iterator[Entry]:
         found = self.reader.find(self._tree_of(rev_or_tree), path)
         if found is None:
-            raise StoreError(f"No such path {path!r} in {rev_or_tree}")
+            raise StoreError(
+                f"No such path {path!r} in {rev_or_tree}",
+                hint=f"list what is there with `strata ls --repo PATH {rev_or_tree} /`",
+            )
         mode, oid = found
         clean = path.strip("/")
         if mode != GIT_TREE:

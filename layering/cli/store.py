@@ -136,7 +136,10 @@ def _ls(args: argparse.Namespace, ctx: Context) -> int:
         if args.recursive or entry_depth <= depth + 1:
             _out(_format_entry(entry))
     if not found:
-        raise StoreError(f"No such path {args.path!r} in {args.ref}")
+        raise StoreError(
+            f"No such path {args.path!r} in {args.ref}",
+            hint=f"list what is there with `strata ls --repo PATH {args.ref} /`",
+        )
     return EXIT_OK
 
 

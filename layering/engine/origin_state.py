@@ -159,7 +159,11 @@ def add_override_remove(req: Requests, names: Iterable[str], base_names: Iterabl
     replaced = {p.name for p in req.override_replace}
     for name in names:
         if name in removed:
-            raise RequestError(f"Package '{name}' is already requested to be removed")
+            raise RequestError(
+                f"Package '{name}' is already requested to be removed",
+                hint="'strata status' lists RemovedBasePackages; "
+                f"'strata override reset {name}' keeps it instead",
+            )
         if name in replaced:
             raise RequestError(
                 f"Package '{name}' is replaced by a local package",

@@ -77,6 +77,10 @@ def test_store_verbs_end_to_end(tmp_path: Path) -> None:
     assert "/usr/bin/tool" in ok("ls", "--repo", repo, "-R", "os/base")
     conf = ok("ls", "--repo", repo, "os/base", "/etc/conf").split()
     assert conf[1:3] == ["0", "42"]
+    missing = strata("ls", "--repo", repo, "os/base", "/no/such")
+    assert missing.returncode == 1
+    assert "No such path 'no/such' in os/base" in missing.stderr
+    assert "hint: list what is there with `strata ls --repo PATH os/base /`" in missing.stderr
 
     assert ok("refs", "--repo", repo).splitlines() == ["os/base"]
     assert ok("refs", "--repo", repo, "-v").split() == ["os/base", second]

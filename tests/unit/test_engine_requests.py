@@ -77,8 +77,9 @@ def test_override_remove_only_base_packages_once() -> None:
     base = {"vim-minimal", "bash"}
     req = add_override_remove(Requests(), ["vim-minimal"], base)
     assert req.override_remove == ("vim-minimal",)
-    with pytest.raises(RequestError, match="already requested to be removed"):
+    with pytest.raises(RequestError, match="already requested to be removed") as twice:
         add_override_remove(req, ["vim-minimal"], base)
+    assert "strata override reset vim-minimal" in str(twice.value.hint)
     with pytest.raises(RequestError, match="Package 'nano' is not in the base"):
         add_override_remove(req, ["nano"], base)
 
