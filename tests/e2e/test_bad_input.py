@@ -136,8 +136,22 @@ def broken_repo(box: Box, tmp: Path) -> str:
 
 
 def swapped_package_repo(box: Box, tmp: Path) -> str:
-    """A copy of the layer repo where tool's RPM was replaced after the metadata was made."""
+    """A copy of the layer repo where tool's RPM changed after the metadata was made:
+    same size, one byte different, so only the digest can tell (a bigger file is
+    refused earlier, at the size the metadata states)."""
     copy = tmp / "swapped-repo"
+    shutil.copytree(box.root / "repos" / "layer", copy)
+    (tool,) = copy.glob("tool-*.rpm")
+    data = bytearray(tool.read_bytes())
+    data[-1] ^= 0xFF
+    tool.unlink()  # the copy may be a hardlink into the fixture cache
+    tool.write_bytes(bytes(data))
+    return copy.as_uri()
+
+
+def grown_package_repo(box: Box, tmp: Path) -> str:
+    """A copy of the layer repo where tool's RPM was replaced by a bigger one."""
+    copy = tmp / "grown-repo"
     shutil.copytree(box.root / "repos" / "layer", copy)
     (tool,) = copy.glob("tool-*.rpm")
     tool.unlink()
@@ -341,6 +355,12 @@ CASES = (
         ("install", "tool"),
         ("checksum mismatch", "tool"),
         repo_file(swapped_package_repo),
+    ),
+    Bad(
+        "repo-package-bigger-than-stated",
+        ("install", "tool"),
+        ("tool-1.0-1.x86_64", "bytes its metadata states"),
+        repo_file(grown_package_repo),
     ),
     Bad(
         "repo-package-vanished",
