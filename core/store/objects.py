@@ -10,6 +10,7 @@ comes from one ``syncfs`` per batch before a ref moves (see :mod:`core.atomic`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import os
@@ -69,6 +70,24 @@ def read_xattrs(
     )
 
 
+def _writer_pid(name: str) -> int | None:
+    """The PID in a temp object's name (``.tmp-PID-N``), None for anything else."""
+    if not name.startswith(atomic.TEMP_PREFIX):
+        return None
+    pid, sep, counter = name[len(atomic.TEMP_PREFIX) :].partition("-")
+    return int(pid) if sep and pid.isdigit() and counter.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class FileObjects:
     def __init__(self, root: Path, tmp: Path) -> None:
         self.root = root
@@ -99,6 +118,23 @@ class FileObjects:
         if not stat.S_ISREG(st.st_mode) or st.st_size != size:
             return None
         return st
+
+    def sweep_dead_temps(self) -> int:
+        """Remove the temp files (``XX/.tmp-PID-N``) of writers that died before their
+        rename (kill -9, power loss); a live process's are left alone. Returns how many."""
+        removed = 0
+        for fan in os.listdir(self._root):
+            fan_dir = f"{self._root}/{fan}"
+            if len(fan) != 2 or not os.path.isdir(fan_dir):
+                continue
+            for name in os.listdir(fan_dir):
+                pid = _writer_pid(name)
+                if pid is None or pid == os.getpid() or _alive(pid):
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{fan_dir}/{name}")
+                    removed += 1
+        return removed
 
     def _create(self, hexid: str) -> tuple[int, str]:
         tmp = f"{self._root}/{hexid[:2]}/{self._tmp_prefix}{next(self._counter)}"

@@ -522,6 +522,11 @@ class Store:
 
         return fsck(self._parts)
 
+    def sweep_temp_objects(self) -> int:
+        """Remove file-object temp files a killed writer left (prune does it too, but a
+        command that prunes nothing must not leave them either)."""
+        return self._parts.objects.sweep_dead_temps()
+
     def prune(self, extra_roots: Iterable[str] = ()) -> PruneStats:
         self.flush()
         roots = [

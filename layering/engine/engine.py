@@ -176,10 +176,12 @@ class Engine:
         """Scratch space, locked while in use (the sysroot lock sweeps what a crash left).
 
         Partial downloads of a crashed command go first: we hold the sysroot lock, so no
-        other process is fetching into the cache."""
+        other process is fetching into the cache; so do the store's temp objects of
+        writers that died (a kill -9 while packages were imported)."""
         tmp_root = self.store.path / "tmp"
         for partial in self.download_dir.glob(".*.part"):
             partial.unlink(missing_ok=True)
+        self.store.sweep_temp_objects()
         with scratch_dir(tmp_root, "strata-engine-", own_tempfiles=True) as tmp:
             yield tmp
 

@@ -329,3 +329,29 @@ def test_checkouts_of_edited_trees_recommit_without_reading_after_prune(tmp_path
     again = Store.open(tmp_path / "repo")
     assert again.commit_dir(tmp_path / "co", timestamp=3) == commit
     assert again.files_read == 0
+
+
+def test_temp_objects_of_dead_writers_are_swept(tmp_path: Path) -> None:
+    """A writer killed between create and rename leaves ``objects/XX/.tmp-PID-N``; the
+    next command sweeps it (a live writer's temp files stay, as does anything else)."""
+    import subprocess  # noqa: PLC0415 - this test only
+    import sys  # noqa: PLC0415 - this test only
+
+    store = Store.init(tmp_path / "repo")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    fan = tmp_path / "repo" / "objects" / "70"
+    names = {
+        "dead": f".tmp-{dead.stdout.strip()}-3",
+        "ours": f".tmp-{os.getpid()}-0",
+        "live": f".tmp-{os.getppid()}-1",
+        "other": ".tmp-notapid-1",
+    }
+    for name in names.values():
+        (fan / name).write_bytes(b"partial")
+    assert store.sweep_temp_objects() == 1
+    assert sorted(os.listdir(fan)) == sorted(n for k, n in names.items() if k != "dead")
