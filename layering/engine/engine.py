@@ -25,7 +25,6 @@ from core.scratch import scratch_dir
 from core.store import Store
 from core.sysroot import Sysroot
 from core.sysroot.deployment import Deployment
-from core.sysroot.origin import Origin
 from layering.engine import origin_state as rq
 from layering.engine import remote_base
 from layering.engine.base_context import machine_arch, tree_file_reader
@@ -36,7 +35,13 @@ from layering.engine.fetching import (
     read_rpm_file,
     restore_local_rpm,
 )
-from layering.engine.origin_state import LocalPackage, RequestError, Requests
+from layering.engine.origin_state import (
+    LocalPackage,
+    RequestError,
+    Requests,
+    origin_for,
+    requests_of,
+)
 from layering.engine.plan import LayerInfo, LayerPlan, PackageAction, inputhash
 from layering.engine.solving import RepoChoice, SolveInput, solve_requests
 from layering.engine.summary import inactive_notice, render_changes, render_transaction
@@ -100,31 +105,6 @@ class _Change:
     local_files: tuple[RpmFileInfo, ...] = ()
     check_only: bool = False
     shrinking: bool = False  # nothing new asked for: cached repo metadata is enough
-
-
-def requests_of(origin: Origin) -> Requests:
-    return Requests(
-        packages=origin.requested,
-        local=tuple(LocalPackage.parse(x) for x in origin.requested_local),
-        override_remove=origin.override_remove,
-        override_replace=tuple(LocalPackage.parse(x) for x in origin.override_replace_local),
-        fileoverride=origin.fileoverride,
-    )
-
-
-def origin_for(base_ref: str, req: Requests, previous: Origin | None = None) -> Origin:
-    """The origin of a new deployment; unknown keys of the previous one carry over."""
-    extra = previous.without_transient().extra if previous is not None else ()
-    return Origin(
-        refspec=base_ref,
-        layered=not req.empty,
-        requested=req.packages,
-        requested_local=tuple(str(p) for p in req.local),
-        override_remove=req.override_remove,
-        override_replace_local=tuple(str(p) for p in req.override_replace),
-        fileoverride=req.fileoverride,
-        extra=extra,
-    )
 
 
 class Engine:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from core.errors import StrataError
+from core.sysroot.origin import Origin
 
 
 class RequestError(StrataError):
@@ -229,3 +230,28 @@ def reset_overrides(req: Requests, names: Iterable[str], *, reset_all: bool = Fa
                 hint="'strata status' lists the overridden base packages",
             )
     return replace(req, override_remove=tuple(removed), override_replace=tuple(replaced))
+
+
+def requests_of(origin: Origin) -> Requests:
+    return Requests(
+        packages=origin.requested,
+        local=tuple(LocalPackage.parse(x) for x in origin.requested_local),
+        override_remove=origin.override_remove,
+        override_replace=tuple(LocalPackage.parse(x) for x in origin.override_replace_local),
+        fileoverride=origin.fileoverride,
+    )
+
+
+def origin_for(base_ref: str, req: Requests, previous: Origin | None = None) -> Origin:
+    """The origin of a new deployment; unknown keys of the previous one carry over."""
+    extra = previous.without_transient().extra if previous is not None else ()
+    return Origin(
+        refspec=base_ref,
+        layered=not req.empty,
+        requested=req.packages,
+        requested_local=tuple(str(p) for p in req.local),
+        override_remove=req.override_remove,
+        override_replace_local=tuple(str(p) for p in req.override_replace),
+        fileoverride=req.fileoverride,
+        extra=extra,
+    )

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from core.sysroot.origin import Origin
-from layering.engine.engine import origin_for, requests_of
-from layering.engine.origin_state import LocalPackage, Requests
+from layering.engine.origin_state import LocalPackage, Requests, origin_for, requests_of
 
 SHA = "a" * 64
 
